@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+from pydantic import ValidationError as PydanticValidationError
+
+from memories import selectors, services
+from memories.errors import MemoryErrorCode, Unprocessable
+from memories.filters import parse_filters
+from memories.schemas import (
+    BatchIn,
+    BatchOut,
+    ErrorOut,
+    MemoryCreatedOut,
+    MemoryDeletedOut,
+    MemoryEnvelopeOut,
+    MemoryIn,
+    MemoryListOut,
+    MemoryPatchIn,
+    MemoryTypeLiteral,
+    NAME_REGEX,
+)
+from ninja import Field, Schema
+from soma_project.auth import request_tenant
+
+router = Router(tags=["memories"])
+
+ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429, 503)}
+
+
+def draft_from(body: MemoryIn) -> services.MemoryDraft:
+    return services.MemoryDraft(
+        payload=body.payload,
+        coord=body.coord,
+        memory_type=body.memory_type,
+        namespace=body.namespace,
+        text=body.text,
+        metadata=body.metadata,
+        importance=body.importance,
+    )
+
+
+@router.post("", response={200: MemoryCreatedOut, 201: MemoryCreatedOut, **ERRORS})
+def create_memory(request: HttpRequest, body: MemoryIn) -> Status[dict[str, Any]]:
+    memory, created = services.memory_upsert(tenant=request_tenant(request), draft=draft_from(body))
+    result = {"memory": memory, "coord": memory.coord_key, "memory_type": memory.memory_type, "created": created}
+    return Status(201 if created else 200, result)
+
+
+@router.post("/batch", response={200: BatchOut, **ERRORS})
+def create_batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
+    drafts = []
+    for index, item in enumerate(body.memories):
+        try:
+            drafts.append(draft_from(MemoryIn.model_validate(item)))
+        except PydanticValidationError as exc:
+            errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+            raise Unprocessable(
+                [{"index": index, "detail": errors, "code": "validation_error"}], MemoryErrorCode.BATCH_ITEM_INVALID
+            ) from None
+    results = services.memory_batch_upsert(tenant=request_tenant(request), drafts=drafts)
+    created_ids = {r.memory_id for r in results if r.created}
+    return {
+        "created": len(created_ids),
+        "updated": len({r.memory_id for r in results} - created_ids),
+        "memories": [{"id": r.memory_id, "coord": r.coord} for r in results],
+    }
+
+
+class ListQuery(Schema):
+    namespace: str = Field("default", pattern=NAME_REGEX)
+    memory_type: MemoryTypeLiteral | None = None
+    filters: str | None = Field(None, max_length=10_000, description='JSON object, e.g. {"user_id": "u1"}')
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=500)
+
+
+@router.get("", response={200: MemoryListOut, **ERRORS})
+def list_memories(request: HttpRequest, query: Query[ListQuery]) -> dict[str, Any]:
+    page = selectors.memory_list(
+        tenant=request_tenant(request),
+        namespace=query.namespace,
+        memory_type=query.memory_type,
+        conditions=parse_filters(query.filters),
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+class RefQuery(Schema):
+    namespace: str | None = Field(None, pattern=NAME_REGEX)
+
+
+@router.get("/{ref}", response={200: MemoryEnvelopeOut, **ERRORS})
+def get_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[str, Any]:
+    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+    return {"memory": memory}
+
+
+@router.patch("/{ref}", response={200: MemoryEnvelopeOut, **ERRORS})
+def patch_memory(request: HttpRequest, ref: str, body: MemoryPatchIn, query: Query[RefQuery]) -> dict[str, Any]:
+    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+    changes = body.model_dump(exclude_unset=True)
+    memory = services.memory_update(memory=memory, **changes)
+    return {"memory": memory}
+
+
+@router.delete("/{ref}", response={200: MemoryDeletedOut, **ERRORS})
+def delete_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[str, Any]:
+    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+    memory_id, coord = memory.id, memory.coord_key
+    services.memory_delete(memory=memory)
+    return {"deleted": True, "id": memory_id, "coord": coord}

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class MemoryType(models.TextChoices):
+    EPISODIC = "episodic"
+    SEMANTIC = "semantic"
+
+
+class VectorStatus(models.TextChoices):
+    PENDING = "pending"
+    INDEXED = "indexed"
+    FAILED = "failed"
+
+
+SEARCH_CONFIG = "english"
+
+
+class MemoryQuerySet(models.QuerySet["Memory"]):
+    def for_tenant(self, tenant: str) -> MemoryQuerySet:
+        return self.filter(tenant=tenant)
+
+    def in_namespace(self, tenant: str, namespace: str) -> MemoryQuerySet:
+        return self.filter(tenant=tenant, namespace=namespace)
+
+    def dirty(self) -> MemoryQuerySet:
+        return self.exclude(vector_status=VectorStatus.INDEXED)
+
+
+class Memory(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.CharField(max_length=64, default="default")
+    namespace = models.CharField(max_length=64, default="default")
+    coordinate = ArrayField(models.FloatField(), size=16, null=True, blank=True)
+    coord_key = models.CharField(max_length=512, null=True, blank=True, editable=False)
+    memory_type = models.CharField(max_length=16, choices=MemoryType.choices, default=MemoryType.EPISODIC)
+    payload = models.JSONField(default=dict)
+    text = models.TextField(blank=True, default="")
+    metadata = models.JSONField(default=dict, blank=True)
+    importance = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+    vector_status = models.CharField(
+        max_length=16, choices=VectorStatus.choices, default=VectorStatus.PENDING, editable=False
+    )
+    vector_model = models.CharField(max_length=128, blank=True, default="", editable=False)
+    vector_error = models.CharField(max_length=500, blank=True, default="", editable=False)
+    # Keyword search and the degraded fallback rank with PostgreSQL full-text search.
+    search_document = models.GeneratedField(
+        expression=SearchVector("text", config=SEARCH_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
+
+    objects = MemoryQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            # NULL keys never collide, so memories without a coordinate are unconstrained.
+            models.UniqueConstraint(fields=["tenant", "namespace", "coord_key"], name="memory_unique_coordinate"),
+            models.CheckConstraint(
+                condition=Q(importance__gte=0.0) & Q(importance__lte=1.0), name="memory_importance_0_1"
+            ),
+            models.CheckConstraint(condition=Q(memory_type__in=MemoryType.values), name="memory_type_valid"),
+            models.CheckConstraint(condition=Q(vector_status__in=VectorStatus.values), name="memory_vector_status_valid"),
+            models.CheckConstraint(
+                condition=Q(coordinate__isnull=True, coord_key__isnull=True)
+                | Q(coordinate__isnull=False, coord_key__isnull=False),
+                name="memory_coordinate_has_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "namespace", "-created_at", "-id"], name="memory_listing"),
+            models.Index(fields=["tenant", "-created_at", "-id"], name="memory_tenant_listing"),
+            models.Index(fields=["vector_status"], condition=~Q(vector_status="indexed"), name="memory_dirty"),
+            GinIndex(fields=["payload"], name="memory_payload", opclasses=["jsonb_path_ops"]),
+            GinIndex(fields=["search_document"], name="memory_search_document"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        label = self.coord_key or str(self.id)
+        return f"{label} ({self.tenant}/{self.namespace})"
+
+    @property
+    def coord(self) -> str | None:
+        return self.coord_key

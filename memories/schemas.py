@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+from pydantic import ConfigDict
+
+from memories.models import Memory
+
+NAME_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
+MemoryTypeLiteral = Literal["episodic", "semantic"]
+
+
+class MemoryIn(Schema):
+    payload: dict[str, Any]
+    coord: str | list[float] | None = Field(None, description="'1.0,2.0,3.0' or a list of 1-16 numbers")
+    memory_type: MemoryTypeLiteral = "episodic"
+    namespace: str = Field("default", pattern=NAME_REGEX)
+    text: str | None = Field(None, max_length=20_000, description="What to embed; default: derived from payload")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    importance: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class MemoryPatchIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    payload: dict[str, Any] | None = None
+    text: str | None = Field(None, max_length=20_000)
+    metadata: dict[str, Any] | None = None
+    importance: float | None = Field(None, ge=0.0, le=1.0)
+    memory_type: MemoryTypeLiteral | None = None
+
+
+class BatchIn(Schema):
+    memories: list[dict[str, Any]] = Field(..., max_length=1000)
+
+
+class MemoryOut(Schema):
+    id: uuid.UUID
+    coord: str | None
+    coordinate: list[float] | None
+    namespace: str
+    memory_type: str
+    payload: dict[str, Any]
+    text: str
+    metadata: dict[str, Any]
+    importance: float
+    created_at: datetime
+    updated_at: datetime
+    vector_status: str
+
+    @staticmethod
+    def resolve_coord(obj: Memory) -> str | None:
+        return obj.coord_key
+
+
+class MemoryEnvelopeOut(Schema):
+    memory: MemoryOut
+
+
+class MemoryCreatedOut(Schema):
+    memory: MemoryOut
+    coord: str | None
+    memory_type: str
+    created: bool
+
+
+class MemoryDeletedOut(Schema):
+    deleted: bool
+    id: uuid.UUID
+    coord: str | None
+
+
+class MemoryListOut(Schema):
+    items: list[MemoryOut]
+    next_cursor: str | None
+
+
+class BatchItemOut(Schema):
+    id: uuid.UUID
+    coord: str | None
+
+
+class BatchOut(Schema):
+    created: int
+    updated: int
+    memories: list[BatchItemOut]
+
+
+class ErrorOut(Schema):
+    detail: Any
+    code: str

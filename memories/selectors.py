@@ -1,0 +1,103 @@
+"""Reads. Every one of them is scoped to a tenant."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Q
+
+from memories.coordinates import looks_like_coordinate, parse_coordinate
+from memories.errors import InvalidInput, MemoryErrorCode, NotFound
+from memories.filters import FilterCondition, conditions_to_q
+from memories.models import Memory, MemoryQuerySet, MemoryType, VectorStatus
+
+
+def memory_get(*, tenant: str, ref: str, namespace: str | None = None) -> Memory:
+    """`ref` is a UUID or a coordinate; coordinates are looked up in `namespace` (default "default")."""
+    return memory_resolve(tenant=tenant, ref=ref, namespace=namespace, queryset=Memory.objects.all())
+
+
+def memory_resolve(*, tenant: str, ref: str, namespace: str | None, queryset: MemoryQuerySet) -> Memory:
+    lookup = memory_ref_lookup(ref=ref, namespace=namespace)
+    try:
+        return queryset.get(tenant=tenant, **lookup)
+    except Memory.DoesNotExist:
+        raise NotFound(f"Memory {ref[:100]!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
+
+
+
+def memory_ref_lookup(*, ref: str, namespace: str | None) -> dict[str, object]:
+    ref = ref.strip()
+    try:
+        return {"pk": uuid.UUID(ref)}
+    except ValueError:
+        pass
+    if not looks_like_coordinate(ref):
+        raise InvalidInput(
+            f"{ref[:100]!r} is neither a memory id (UUID) nor a coordinate such as '1.0,2.0'.",
+            MemoryErrorCode.INVALID_REFERENCE,
+        )
+    return {"namespace": namespace or "default", "coord_key": parse_coordinate(ref).key}
+
+
+@dataclass
+class MemoryPage:
+    items: list[Memory]
+    next_cursor: str | None
+
+
+def memory_list(
+    *,
+    tenant: str,
+    namespace: str = "default",
+    memory_type: str | None = None,
+    conditions: list[FilterCondition] | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> MemoryPage:
+    """Newest first, keyset-paginated on (created_at, id): concurrent inserts never shift a page."""
+    queryset = Memory.objects.in_namespace(tenant, namespace)
+    if memory_type:
+        queryset = queryset.filter(memory_type=memory_type)
+    if conditions:
+        queryset = queryset.filter(conditions_to_q(conditions))
+    if cursor:
+        created_at, last_id = _decode_cursor(cursor)
+        queryset = queryset.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=last_id))
+    items = list(queryset.order_by("-created_at", "-id")[: limit + 1])
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = _encode_cursor(items[-1])
+    return MemoryPage(items=items, next_cursor=next_cursor)
+
+
+def _encode_cursor(memory: Memory) -> str:
+    raw = json.dumps([memory.created_at.isoformat(), str(memory.id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created_at, last_id = json.loads(raw)
+        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise InvalidInput("cursor is not one this API returned.", MemoryErrorCode.INVALID_CURSOR) from None
+
+
+def memory_counts(*, tenant: str | None = None) -> dict[str, int]:
+    queryset = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
+    counts = queryset.aggregate(
+        total=Count("id"),
+        episodic=Count("id", filter=Q(memory_type=MemoryType.EPISODIC)),
+        semantic=Count("id", filter=Q(memory_type=MemoryType.SEMANTIC)),
+        pending=Count("id", filter=~Q(vector_status=VectorStatus.INDEXED)),
+        failed=Count("id", filter=Q(vector_status=VectorStatus.FAILED)),
+    )
+    return {key: int(value or 0) for key, value in counts.items()}

@@ -1,0 +1,224 @@
+"""Writes. Views, the admin and commands translate input and call these."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from memories.coordinates import parse_coordinate
+from memories.errors import InvalidInput, MemoryErrorCode, Unprocessable
+from memories.models import Memory, MemoryType, VectorStatus
+from memories.signals import memories_upserted
+from memories.text import json_depth, memory_text
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_BATCH = 1000
+
+
+@dataclass
+class MemoryDraft:
+    """One memory to store, as validated input (the API's body, a batch item, an import row)."""
+
+    payload: dict[str, Any]
+    coord: str | Sequence[float] | None = None
+    memory_type: str = MemoryType.EPISODIC
+    namespace: str = "default"
+    text: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    importance: float = 0.0
+    id: uuid.UUID | None = None
+
+
+@dataclass
+class UpsertResult:
+    memory_id: uuid.UUID
+    coord: str | None
+    created: bool
+
+
+def validate_name(value: str, *, what: str) -> str:
+    if not isinstance(value, str) or not NAME_PATTERN.match(value):
+        raise InvalidInput(f"{what} must be 1-64 characters of [A-Za-z0-9_.-].", f"invalid_{what}")
+    return value
+
+
+def _validate_json_object(value: Any, *, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidInput(f"{what} must be a JSON object.", MemoryErrorCode.INVALID_PAYLOAD)
+    if json_depth(value) > settings.SOMA_MAX_JSON_DEPTH:
+        raise InvalidInput(
+            f"{what} is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", MemoryErrorCode.INVALID_PAYLOAD
+        )
+    return value
+
+
+def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
+    validate_name(tenant, what="tenant")
+    validate_name(draft.namespace, what="namespace")
+    payload = _validate_json_object(draft.payload, what="payload")
+    metadata = _validate_json_object(draft.metadata or {}, what="metadata")
+    if draft.memory_type not in MemoryType.values:
+        raise InvalidInput("memory_type must be 'episodic' or 'semantic'.", "invalid_memory_type")
+    if not 0.0 <= draft.importance <= 1.0:
+        raise InvalidInput("importance must be between 0 and 1.", "invalid_importance")
+    coordinate = parse_coordinate(draft.coord) if draft.coord not in (None, "") else None
+    return {
+        "id": draft.id or uuid.uuid4(),
+        "tenant": tenant,
+        "namespace": draft.namespace,
+        "coordinate": list(coordinate.values) if coordinate else None,
+        "coord_key": coordinate.key if coordinate else None,
+        "memory_type": draft.memory_type,
+        "payload": json.dumps(payload),
+        "text": memory_text(payload=payload, text=draft.text),
+        "metadata": json.dumps(metadata),
+        "importance": float(draft.importance),
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+# One statement, race-free: a coordinate that exists (or is inserted concurrently) in the
+# tenant+namespace is replaced in place (same id, same created_at); `xmax = 0` tells the rows
+# this statement inserted from those it updated.
+_UPSERT_SQL = """
+INSERT INTO memories_memory
+    (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
+     importance, created_at, updated_at, vector_status, vector_model, vector_error)
+VALUES {values}
+ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
+    coordinate = EXCLUDED.coordinate,
+    memory_type = EXCLUDED.memory_type,
+    payload = EXCLUDED.payload,
+    text = EXCLUDED.text,
+    metadata = EXCLUDED.metadata,
+    importance = EXCLUDED.importance,
+    updated_at = EXCLUDED.updated_at,
+    vector_status = 'pending',
+    vector_error = ''
+RETURNING id, coord_key, (xmax = 0) AS inserted
+"""
+_ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
+_UPSERT_CHUNK = 500
+
+
+def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
+    results: list[UpsertResult] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), _UPSERT_CHUNK):
+            chunk = rows[start : start + _UPSERT_CHUNK]
+            params: list[Any] = []
+            for row in chunk:
+                params.extend(
+                    [
+                        row["id"], row["tenant"], row["namespace"], row["coordinate"], row["coord_key"],
+                        row["memory_type"], row["payload"], row["text"], row["metadata"], row["importance"],
+                        row["created_at"], row["updated_at"],
+                    ]
+                )
+            cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
+            results.extend(UpsertResult(memory_id=r[0], coord=r[1], created=bool(r[2])) for r in cursor.fetchall())
+    return results
+
+
+def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
+    """Store one memory; a coordinate already used in the tenant+namespace is replaced."""
+    row = _row(tenant=tenant, draft=draft, now=timezone.now())
+    with transaction.atomic():
+        (result,) = _upsert_rows([row])
+        memories_upserted.send(sender=Memory, ids=[result.memory_id])
+    return Memory.objects.get(pk=result.memory_id), result.created
+
+
+def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[UpsertResult]:
+    """All or nothing: every item is validated before anything is written."""
+    if len(drafts) > MAX_BATCH:
+        raise Unprocessable(f"A batch holds at most {MAX_BATCH} memories.", MemoryErrorCode.BATCH_ITEM_INVALID)
+    now = timezone.now()
+    rows = []
+    for index, draft in enumerate(drafts):
+        try:
+            rows.append(_row(tenant=tenant, draft=draft, now=now))
+        except InvalidInput as exc:
+            raise Unprocessable(
+                [{"index": index, "detail": exc.detail, "code": exc.code}], MemoryErrorCode.BATCH_ITEM_INVALID
+            ) from exc
+    # PostgreSQL refuses one statement touching a row twice: the last item for a coordinate
+    # wins, as if the items had been stored one after another.
+    last_for_key: dict[tuple[str, str], int] = {}
+    for index, row in enumerate(rows):
+        if row["coord_key"] is not None:
+            last_for_key[(row["namespace"], row["coord_key"])] = index
+    unique_rows = [
+        row for index, row in enumerate(rows)
+        if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
+    ]
+    with transaction.atomic():
+        stored = _upsert_rows(unique_rows)
+        memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored])
+    by_key = {(row["namespace"], row["coord_key"]): result for row, result in zip(unique_rows, stored, strict=True)}
+    by_id = {result.memory_id: result for result in stored}
+    ordered = []
+    for row in rows:
+        result = by_key.get((row["namespace"], row["coord_key"])) if row["coord_key"] else by_id[row["id"]]
+        assert result is not None
+        ordered.append(result)
+    return ordered
+
+
+def memory_update(
+    *,
+    memory: Memory,
+    payload: dict[str, Any] | None = None,
+    text: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    importance: float | None = None,
+    memory_type: str | None = None,
+) -> Memory:
+    with transaction.atomic():
+        memory = Memory.objects.select_for_update().get(pk=memory.pk)
+        previous_payload = memory.payload
+        if payload is not None:
+            memory.payload = _validate_json_object(payload, what="payload")
+        if metadata is not None:
+            memory.metadata = _validate_json_object(metadata, what="metadata")
+        if importance is not None:
+            if not 0.0 <= importance <= 1.0:
+                raise InvalidInput("importance must be between 0 and 1.", "invalid_importance")
+            memory.importance = importance
+        if memory_type is not None:
+            if memory_type not in MemoryType.values:
+                raise InvalidInput("memory_type must be 'episodic' or 'semantic'.", "invalid_memory_type")
+            memory.memory_type = memory_type
+        if text is not None:
+            memory.text = memory_text(payload=memory.payload, text=text)
+        elif payload is not None and memory.text == memory_text(payload=previous_payload, text=None):
+            # The text was derived from the payload, so it follows the payload; an explicit
+            # text given at creation stays.
+            memory.text = memory_text(payload=memory.payload, text=None)
+        memory.vector_status = VectorStatus.PENDING
+        memory.vector_error = ""
+        # Every field the point's filter payload copies changes the point; post_save re-indexes.
+        memory.save()
+    memory.refresh_from_db(fields=["updated_at"])
+    return memory
+
+
+def memory_delete(*, memory: Memory) -> None:
+    """Links cascade in the database; post_delete removes the vector after commit."""
+    with transaction.atomic():
+        memory.delete()
+
+
+def memory_mark_vector_state(
+    *, ids: Sequence[uuid.UUID], status: str, model: str = "", error: str = ""
+) -> int:
+    return Memory.objects.filter(pk__in=ids).update(vector_status=status, vector_model=model, vector_error=error[:500])

@@ -1,0 +1,9 @@
+"""Signals the memory services send; `vectors` listens. memories imports neither app.
+
+bulk upserts send no post_save, so the services announce them with `memories_upserted`
+(keyword argument `ids`). Single-row saves and deletes use Django's own post_save/post_delete.
+"""
+
+from django.dispatch import Signal
+
+memories_upserted = Signal()

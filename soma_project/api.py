@@ -1,0 +1,28 @@
+"""The one NinjaAPI: routers of every app, auth, and the error shape."""
+
+from __future__ import annotations
+
+from ninja import NinjaAPI
+
+from graph.api import router as graph_router
+from memories.api import router as memories_router
+from soma_project.auth import BearerAuth
+from soma_project.errors import install_exception_handlers
+from soma_project.ops import router as ops_router
+from soma_project.parser import StrictJsonParser
+from vectors.api import router as search_router
+
+api = NinjaAPI(
+    title="SomaFractalMemory",
+    version="1.0.0",
+    description="Long-term memory for AI agents: memories, semantic search and a memory graph.",
+    parser=StrictJsonParser(),
+    urls_namespace="api",
+)
+install_exception_handlers(api)
+
+api.add_router("", ops_router)
+# The search routes must precede /memories/{ref}, or "search" would be read as a reference.
+api.add_router("/memories", search_router, auth=BearerAuth())
+api.add_router("/memories", memories_router, auth=BearerAuth())
+api.add_router("/graph", graph_router, auth=BearerAuth())

@@ -1,0 +1,61 @@
+"""Bearer authentication: the master token (any tenant) or a tenant-bound API key."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.security import HttpBearer
+
+from accounts.services import api_key_authenticate
+from memories.errors import Forbidden, InvalidInput, MemoryErrorCode
+
+TENANT_HEADER = "X-Soma-Tenant"
+_TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    tenant: str
+    is_master: bool
+    key_id: str | None = None
+
+    @property
+    def throttle_key(self) -> str:
+        return f"key:{self.key_id}" if self.key_id else f"master:{self.tenant}"
+
+
+class BearerAuth(HttpBearer):
+    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
+        requested = request.headers.get(TENANT_HEADER)
+        if requested is not None and not _TENANT_PATTERN.match(requested):
+            raise InvalidInput(f"{TENANT_HEADER} must be 1-64 characters of [A-Za-z0-9_.-].", "invalid_tenant")
+        master = settings.SOMA_API_TOKEN
+        if master and hmac.compare_digest(token.encode(), master.encode()):
+            return Principal(tenant=requested or "default", is_master=True)
+        api_key = api_key_authenticate(token=token)
+        if api_key is None:
+            return None
+        if requested is not None and requested != api_key.tenant:
+            raise Forbidden(
+                f"This API key acts only for its own tenant, not {requested!r}.", MemoryErrorCode.TENANT_FORBIDDEN
+            )
+        return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id)
+
+
+def request_tenant(request: HttpRequest) -> str:
+    principal = request.auth  # type: ignore[attr-defined]
+    assert isinstance(principal, Principal)
+    return principal.tenant
+
+
+def optional_principal(request: HttpRequest) -> Principal | None:
+    """For public endpoints that answer more with a valid token (e.g. /stats)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return BearerAuth().authenticate(request, token.strip())

@@ -1,0 +1,124 @@
+"""The API's one error shape, `{"detail": ..., "code": ...}`, for every failure family."""
+
+from __future__ import annotations
+
+import logging
+import math
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+
+if TYPE_CHECKING:
+    from ninja import NinjaAPI
+
+logger = logging.getLogger(__name__)
+
+
+class ErrorCode(StrEnum):
+    BAD_REQUEST = "bad_request"
+    INVALID_JSON = "invalid_json"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    VALIDATION_ERROR = "validation_error"
+    THROTTLED = "throttled"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    INTERNAL_ERROR = "internal_error"
+
+
+def error_body(detail: Any, code: str) -> dict[str, Any]:
+    return {"detail": detail, "code": str(code)}
+
+
+def install_exception_handlers(api: NinjaAPI) -> None:
+    from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
+
+    from memories.errors import ServiceError
+
+    def respond(request: HttpRequest, status: int, detail: Any, code: str) -> HttpResponse:
+        return api.create_response(request, error_body(detail, code), status=status)
+
+    @api.exception_handler(ServiceError)
+    def service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+        return respond(request, exc.status_code, exc.detail, exc.code)
+
+    @api.exception_handler(ValidationError)
+    def validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+        return respond(request, 422, _clean_validation_errors(exc.errors), ErrorCode.VALIDATION_ERROR)
+
+    @api.exception_handler(AuthenticationError)
+    def authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+        response = respond(request, 401, "Missing or invalid bearer token.", ErrorCode.UNAUTHORIZED)
+        response["WWW-Authenticate"] = 'Bearer realm="soma"'
+        return response
+
+    @api.exception_handler(AuthorizationError)
+    def authorization_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+        return respond(request, 403, str(exc) or "Forbidden.", ErrorCode.FORBIDDEN)
+
+    @api.exception_handler(Throttled)
+    def throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+        response = respond(request, 429, "Too many requests.", ErrorCode.THROTTLED)
+        if exc.wait is not None:
+            response["Retry-After"] = str(max(1, math.ceil(exc.wait)))
+        return response
+
+    @api.exception_handler(HttpError)
+    def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        code = ErrorCode.INVALID_JSON if exc.status_code == 400 else _code_for_status(exc.status_code)
+        detail = "Request body is not valid JSON." if exc.status_code == 400 else str(exc)
+        return respond(request, exc.status_code, detail, code)
+
+    @api.exception_handler(Http404)
+    def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+        return respond(request, 404, str(exc) or "Not found.", ErrorCode.NOT_FOUND)
+
+    @api.exception_handler(Exception)
+    def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if isinstance(exc, OperationalError | InterfaceError):
+            logger.warning("database unavailable: %s", exc.__class__.__name__)
+            return respond(request, 503, "The database is unavailable; retry later.", ErrorCode.SERVICE_UNAVAILABLE)
+        if isinstance(exc, DatabaseError):
+            logger.exception("database error")
+        else:
+            logger.exception("unhandled error on %s %s", request.method, request.path)
+        return respond(request, 500, "Internal server error.", ErrorCode.INTERNAL_ERROR)
+
+
+def _code_for_status(status: int) -> ErrorCode:
+    return {
+        401: ErrorCode.UNAUTHORIZED,
+        403: ErrorCode.FORBIDDEN,
+        404: ErrorCode.NOT_FOUND,
+        413: ErrorCode.PAYLOAD_TOO_LARGE,
+        429: ErrorCode.THROTTLED,
+        503: ErrorCode.SERVICE_UNAVAILABLE,
+    }.get(status, ErrorCode.BAD_REQUEST)
+
+
+def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic's errors may carry the offending input and exception objects: keep them JSON."""
+    cleaned = []
+    for error in errors:
+        item = {key: error[key] for key in ("type", "loc", "msg") if key in error}
+        cleaned.append(item)
+    return cleaned
+
+
+def json_404(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("Not found.", ErrorCode.NOT_FOUND), status=404)
+
+
+def json_500(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(error_body("Internal server error.", ErrorCode.INTERNAL_ERROR), status=500)
+
+
+def json_400(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("Bad request.", ErrorCode.BAD_REQUEST), status=400)
+
+
+def json_403(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(error_body("Forbidden.", ErrorCode.FORBIDDEN), status=403)

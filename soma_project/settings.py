@@ -1,0 +1,266 @@
+"""One env-driven settings module. Every variable is documented in .env.template."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+SOMA_VERSION = "1.0.0"
+
+SOMA_ENV = env.str("SOMA_ENV", default="production" if env.str("DATABASE_URL", default="") else "development")
+if SOMA_ENV not in {"development", "production"}:
+    raise ImproperlyConfigured(f"SOMA_ENV must be 'development' or 'production', not {SOMA_ENV!r}")
+PRODUCTION = SOMA_ENV == "production"
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+SOMA_DATA_DIR = Path(env.str("SOMA_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
+
+
+def _read_secret(name: str) -> str:
+    """A secret comes from NAME or from the file named by NAME_FILE (a mounted secret)."""
+    value = env.str(name, default="")
+    file_name = env.str(f"{name}_FILE", default="")
+    if file_name:
+        try:
+            value = Path(file_name).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {exc}") from exc
+    return value
+
+
+def _development_secret(file_name: str) -> str:
+    """Outside production a missing secret is generated once and kept under the data dir."""
+    path = SOMA_DATA_DIR / file_name
+    if path.is_file():
+        return path.read_text().strip()
+    SOMA_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(32)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+_missing: list[str] = []
+
+SECRET_KEY = _read_secret("DJANGO_SECRET_KEY")
+if not SECRET_KEY:
+    if PRODUCTION:
+        _missing.append("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE)")
+    else:
+        SECRET_KEY = _development_secret("secret_key")
+
+# The master token may act for any tenant; API keys (ApiKey model) act for one.
+SOMA_API_TOKEN = _read_secret("SOMA_API_TOKEN")
+SOMA_API_TOKEN_GENERATED = False
+if not SOMA_API_TOKEN:
+    if PRODUCTION:
+        _missing.append("SOMA_API_TOKEN (or SOMA_API_TOKEN_FILE)")
+    else:
+        SOMA_API_TOKEN = _development_secret("api_token")
+        SOMA_API_TOKEN_GENERATED = True
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
+if not ALLOWED_HOSTS:
+    if PRODUCTION:
+        _missing.append("ALLOWED_HOSTS")
+    else:
+        ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+
+if _missing:
+    raise ImproperlyConfigured(
+        "SOMA_ENV=production needs these settings, which are missing: " + ", ".join(_missing)
+    )
+
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_prometheus",
+    "ninja",
+    "accounts",
+    "memories",
+    "graph",
+    "vectors",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "soma_project.middleware.BodySizeLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "soma_project.urls"
+WSGI_APPLICATION = "soma_project.wsgi.application"
+ASGI_APPLICATION = "soma_project.asgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL: a server named by DATABASE_URL, else the embedded one under SOMA_DATA_DIR.
+if env.str("DATABASE_URL", default=""):
+    _database = env.db_url("DATABASE_URL")
+    SOMA_EMBEDDED_POSTGRES = False
+else:
+    from soma_project.embedded import embedded_database_url
+
+    _database = environ.Env.db_url_config(embedded_database_url(SOMA_DATA_DIR / "postgres"))
+    SOMA_EMBEDDED_POSTGRES = True
+_database["ENGINE"] = "django_prometheus.db.backends.postgresql"
+_database.setdefault("OPTIONS", {})
+# A connection pool (psycopg_pool) instead of one connection per request: the API is
+# chatty and short, so connecting would dominate its latency.
+if env.bool("SOMA_DB_POOL", default=True):
+    _database["OPTIONS"]["pool"] = {
+        "min_size": env.int("SOMA_DB_POOL_MIN", default=1),
+        "max_size": env.int("SOMA_DB_POOL_MAX", default=10),
+        "timeout": env.float("SOMA_DB_POOL_TIMEOUT", default=10.0),
+    }
+    _database["CONN_MAX_AGE"] = 0
+_database["OPTIONS"].setdefault("connect_timeout", env.int("SOMA_DB_CONNECT_TIMEOUT", default=5))
+DATABASES = {"default": _database}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (and throttle counters): Redis when REDIS_URL is set, else process-local memory.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "soma",
+            "TIMEOUT": 3600,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 0.5,
+                "SOCKET_TIMEOUT": 0.5,
+                # Redis down must not fail requests: the cache is bypassed and logged.
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "soma.cache"
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
+            "LOCATION": "soma",
+            "TIMEOUT": 3600,
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+
+# --- Vector store: a Qdrant server at QDRANT_URL, else the embedded engine under SOMA_DATA_DIR.
+QDRANT_URL = env.str("QDRANT_URL", default="")
+QDRANT_API_KEY = _read_secret("QDRANT_API_KEY")
+SOMA_VECTOR_STORE = env.str("SOMA_VECTOR_STORE", default="qdrant" if QDRANT_URL else "edge")
+if SOMA_VECTOR_STORE not in {"edge", "qdrant", "memory"}:
+    raise ImproperlyConfigured("SOMA_VECTOR_STORE must be 'edge', 'qdrant' or 'memory'")
+SOMA_EMBEDDING_MODEL_DIR = env.str("SOMA_EMBEDDING_MODEL_DIR", default="") or None
+
+# --- Limits and throttles.
+SOMA_MAX_BODY_BYTES = env.int("SOMA_MAX_BODY_BYTES", default=1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = SOMA_MAX_BODY_BYTES
+SOMA_MAX_JSON_DEPTH = env.int("SOMA_MAX_JSON_DEPTH", default=32)
+SOMA_THROTTLE_KEY_RATE = env.str("SOMA_THROTTLE_KEY_RATE", default="6000/m")
+SOMA_THROTTLE_PUBLIC_RATE = env.str("SOMA_THROTTLE_PUBLIC_RATE", default="600/m")
+NINJA_NUM_PROXIES = env.int("SOMA_NUM_PROXIES", default=0)
+
+# --- Security headers (the API and the admin).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+if PRODUCTION:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+    # TLS ends at the ingress / load balancer in front of the pods; probes speak plain HTTP.
+    SILENCED_SYSTEM_CHECKS = env.list("SILENCED_SYSTEM_CHECKS", default=["security.W004", "security.W008"])
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = SOMA_DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+# Serve the admin's static files straight from the installed apps: no collectstatic step.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+# --- Logging: plain text by default, one JSON object per line with SOMA_LOG_JSON=true.
+SOMA_LOG_LEVEL = env.str("SOMA_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "soma_project.logging.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if env.bool("SOMA_LOG_JSON", default=False) else "text",
+        }
+    },
+    "root": {"handlers": ["console"], "level": SOMA_LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "httpx": {"level": "WARNING"},
+        "embedded_postgres": {"level": "WARNING"},
+    },
+}

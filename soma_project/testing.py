@@ -1,0 +1,41 @@
+"""pytest plugin (`-p soma_project.testing` in pytest.ini), loaded before Django's settings.
+
+Tests use the PostgreSQL on 127.0.0.1:5432 and the Redis on 127.0.0.1:6379 when they answer,
+the embedded PostgreSQL and the local-memory cache where nothing listens. An explicit
+DATABASE_URL / REDIS_URL in the environment wins.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def configure_test_environment() -> None:
+    if "SOMA_TEST_DATA_DIR" not in os.environ:
+        os.environ["SOMA_TEST_DATA_DIR"] = tempfile.mkdtemp(prefix="soma-test-")
+    data_dir = os.environ["SOMA_TEST_DATA_DIR"]
+    os.environ["SOMA_DATA_DIR"] = data_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "soma_project.settings")
+    os.environ["SOMA_ENV"] = "development"
+    os.environ.setdefault("SOMA_API_TOKEN", "test-master-token")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+    os.environ.setdefault("SOMA_VECTOR_STORE", "edge")
+    # Test databases are created and dropped per run: a pool would hold connections open.
+    os.environ.setdefault("SOMA_DB_POOL", "false")
+    if "DATABASE_URL" not in os.environ and _listening("127.0.0.1", 5432):
+        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/soma"
+    if "REDIS_URL" not in os.environ and _listening("127.0.0.1", 6379):
+        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+
+
+configure_test_environment()
