@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import CharField, Func, Q
-from django.db.models.fields.json import KeyTransform
+from django.db.models import CharField, Func, JSONField, Q, Value
+from django.db.models.fields.json import DataContains, KeyTransform
 from django.db.models.lookups import Exact
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
@@ -134,12 +134,18 @@ def _json_q(field: str, condition: FilterCondition) -> Q:
     expression: Any = field
     for part in condition.path:
         expression = KeyTransform(part, expression)
-    if condition.op in RANGE_OPS:
-        # jsonb orders strings above numbers; only numbers may satisfy a range, as in Qdrant.
-        is_number = Exact(Func(expression, function="jsonb_typeof", output_field=CharField()), "number")
-        return Q(is_number) & Q(expression.get_lookup(condition.op)(expression, condition.value))
-    lookup = "exact" if condition.op == "eq" else "in"
-    return Q(expression.get_lookup(lookup)(expression, condition.value))
+    if condition.op in ("eq", "in"):
+        # Containment (@>) so that a list value matches when any element does, as Qdrant's
+        # match conditions do: {"tags": "a"} finds {"tags": ["a", "b"]}.
+        values = condition.value if condition.op == "in" else [condition.value]
+        matches = Q()
+        for item in values:
+            matches |= Q(DataContains(expression, Value(item, output_field=JSONField())))
+        return matches
+    value = Value(condition.value, output_field=JSONField())
+    # jsonb orders strings above numbers; only numbers may satisfy a range, as in Qdrant.
+    is_number = Exact(Func(expression, function="jsonb_typeof", output_field=CharField()), "number")
+    return Q(is_number) & Q(expression.get_lookup(condition.op)(expression, value))
 
 
 def created_ts(moment: datetime) -> float:

@@ -96,10 +96,12 @@ INSTALLED_APPS = [
     "memories",
     "graph",
     "vectors",
+    "console",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "soma_project.metrics.RouteMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "soma_project.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -33,9 +33,10 @@ def configure_test_environment() -> None:
     # Test databases are created and dropped per run: a pool would hold connections open.
     os.environ.setdefault("SOMA_DB_POOL", "false")
     if "DATABASE_URL" not in os.environ and _listening("127.0.0.1", 5432):
-        os.environ["DATABASE_URL"] = "postgres://postgres@127.0.0.1:5432/soma"
+        # SOMA_TEST_DB lets parallel runs keep apart (pytest-django prefixes it with test_).
+        os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{os.environ.get('SOMA_TEST_DB', 'soma')}"
     if "REDIS_URL" not in os.environ and _listening("127.0.0.1", 6379):
-        os.environ["REDIS_URL"] = "redis://127.0.0.1:6379/15"
+        os.environ["REDIS_URL"] = f"redis://127.0.0.1:6379/{os.environ.get('SOMA_TEST_REDIS_DB', '15')}"
 
 
 configure_test_environment()

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class VectorsConfig(AppConfig):
     name = "vectors"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from vectors import metrics  # noqa: F401  (exported from the first scrape, before any use)

@@ -1,0 +1,78 @@
+"""`make run`: migrate, then serve on SOMA_BIND (default 127.0.0.1:9595).
+
+Embedded default (no DATABASE_URL / QDRANT_URL): one uvicorn process that owns the embedded
+PostgreSQL and the embedded Qdrant engine. With QDRANT_URL (and normally DATABASE_URL):
+gunicorn with SOMA_WORKERS uvicorn workers.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "soma_project.settings")
+# One intra-op thread per process: on small machines more threads fight the request workers.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
+def _bind() -> tuple[str, int]:
+    host, _, port = os.environ.get("SOMA_BIND", "127.0.0.1:9595").rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def main() -> None:
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    host, port = _bind()
+    multi_process = bool(settings.QDRANT_URL) and not settings.SOMA_EMBEDDED_POSTGRES
+    workers = int(os.environ.get("SOMA_WORKERS", "2")) if multi_process else 1
+    parts = [
+        "PostgreSQL: embedded" if settings.SOMA_EMBEDDED_POSTGRES else "PostgreSQL: DATABASE_URL",
+        "Qdrant: " + ("QDRANT_URL" if settings.QDRANT_URL else "embedded engine"),
+        "cache: " + ("Redis" if settings.REDIS_URL else "local memory"),
+    ]
+    mode = f"{workers} workers" if multi_process else "single worker (embedded stores belong to one process; set QDRANT_URL and DATABASE_URL for several)"
+    print(f"SomaFractalMemory {settings.SOMA_VERSION} on http://{host}:{port}  [{', '.join(parts)}; {mode}]", flush=True)
+    if settings.SOMA_API_TOKEN_GENERATED:
+        print(f"Development token (stored in {settings.SOMA_DATA_DIR / 'api_token'}): {settings.SOMA_API_TOKEN}", flush=True)
+        print(f"  curl -H 'Authorization: Bearer {settings.SOMA_API_TOKEN}' http://{host}:{port}/memories", flush=True)
+
+    if multi_process:
+        _exec_gunicorn(host, port, workers)
+    else:
+        import uvicorn
+
+        from vectors.backend import get_vector_store
+
+        get_vector_store()  # open the embedded engine before the first request, not during it
+        uvicorn.run("soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off")
+
+
+def _exec_gunicorn(host: str, port: int, workers: int) -> None:
+    multiproc_dir = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(ROOT / "var" / "prometheus"))
+    Path(multiproc_dir).mkdir(parents=True, exist_ok=True)
+    for stale in Path(multiproc_dir).glob("*.db"):
+        stale.unlink()
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    args = [
+        gunicorn,
+        "soma_project.asgi:application",
+        "-k", "uvicorn.workers.UvicornWorker",
+        "-w", str(workers),
+        "-b", f"{host}:{port}",
+        "-c", str(ROOT / "soma_project" / "gunicorn_conf.py"),
+        "--timeout", os.environ.get("SOMA_WORKER_TIMEOUT", "60"),
+    ]
+    os.execv(gunicorn, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz(api_for):
+    response = api_for(token=None).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_when_everything_answers(api_for):
+    response = api_for(token=None).get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"kv_store": True, "vector_store": True, "graph_store": True, "cache": True}
+
+
+def test_health_needs_a_token_and_reports_services(api, api_for):
+    assert api_for(token=None).get("/health").status_code == 401
+
+    response = api.get("/health")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["healthy"] is True
+    assert body["status"] == "ok"
+    assert body["version"] == "1.0.0"
+    assert body["uptime_seconds"] >= 0
+    names = [service["name"] for service in body["services"]]
+    assert names[0] == "postgresql"
+    assert set(names[1:]) in ({"redis", "qdrant", "embedder"}, {"cache", "qdrant", "embedder"})
+    assert all(service["healthy"] and service["latency_ms"] >= 0 for service in body["services"])
+    assert body["database"] == {
+        "memories": 0, "episodic": 0, "semantic": 0, "links": 0, "vectors_pending": 0, "vectors_failed": 0,
+    }
+
+
+def test_stats_global_without_token_and_per_tenant_with_one(api_for):
+    alice = api_for("alice")
+    for kind in ("episodic", "episodic", "semantic"):
+        assert alice.post("/memories", {"payload": {"content": "x"}, "memory_type": kind}).status_code == 201
+    assert api_for("bob").post("/memories", {"payload": {"content": "y"}}).status_code == 201
+
+    public = api_for(token=None).get("/stats").json()
+    mine = alice.get("/stats").json()
+
+    assert public["total_memories"] == 4
+    assert public["episodic"] == 3
+    assert mine == {
+        "total_memories": 3, "episodic": 2, "semantic": 1, "total_links": 0, "vectors_pending": mine["vectors_pending"],
+    }
+    assert api_for(token="wrong").get("/stats").status_code == 401
+
+
+def test_openapi_and_docs_render(api_for):
+    client = api_for(token=None)
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in ("/memories", "/memories/{ref}", "/memories/batch", "/healthz", "/readyz", "/stats"):
+        assert path in paths
+    docs = client.get("/docs")
+    assert docs.status_code == 200
+    assert b"openapi.json" in docs.content
