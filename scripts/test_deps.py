@@ -1,4 +1,5 @@
-"""System packages the test suite needs on Debian (headless Chromium for the admin's browser test).
+"""System packages the test suite needs on Debian: headless Chromium (the admin's browser test) and
+docker-compose (for the Compose Specification JSON schema it ships).
 
 Installed when missing and when we may (root + apt-get); otherwise the browser test skips with
 its reason. Never fails the run.
@@ -10,11 +11,17 @@ import os
 import shutil
 import subprocess
 
-PACKAGES = {"chromium": "chromium"}
+from pathlib import Path
+
+# package -> a file that tells it is installed
+PACKAGES = {
+    "chromium": "/usr/bin/chromium",
+    "docker-compose": "/usr/lib/python3/dist-packages/compose/config/compose_spec.json",
+}
 
 
 def main() -> None:
-    missing = [package for binary, package in PACKAGES.items() if shutil.which(binary) is None]
+    missing = [package for package, marker in PACKAGES.items() if not Path(marker).exists()]
     if not missing:
         return
     if shutil.which("apt-get") is None or os.geteuid() != 0:

@@ -101,9 +101,9 @@ def _code_for_status(status: int) -> ErrorCode:
 
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Pydantic's errors may carry the offending input and exception objects: keep them JSON."""
-    cleaned = []
+    cleaned: list[dict[str, Any]] = []
     for error in errors:
-        item = {key: error[key] for key in ("type", "loc", "msg") if key in error}
+        item: dict[str, Any] = {key: error[key] for key in ("type", "loc", "msg") if key in error}
         cleaned.append(item)
     return cleaned
 

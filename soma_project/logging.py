@@ -11,7 +11,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line, for log shippers (SOMA_LOG_JSON=true)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,

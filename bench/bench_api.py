@@ -1,0 +1,131 @@
+"""HTTP benchmark of the memory endpoints against a running server (issue 2).
+
+    .venv/bin/python bench/bench_api.py [--url http://127.0.0.1:9595] [--token T] [--count 10000]
+
+Without --url it starts `scripts/serve.py` itself on the embedded default in a temporary data
+dir (port 9597), runs, and stops it. Measures: POST /memories p50/p99 (one client, sequential),
+POST /memories/batch memories/s (batches of 500), GET /memories/{coord} p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def report(name: str, samples_s: list[float]) -> None:
+    ms = [s * 1000 for s in samples_s]
+    print(
+        f"{name:<34} n={len(ms):>6}  p50={percentile(ms, 0.5):7.2f} ms  p99={percentile(ms, 0.99):7.2f} ms  "
+        f"mean={statistics.fmean(ms):7.2f} ms"
+    )
+
+
+def start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
+    data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-"))
+    token = "bench-" + uuid.uuid4().hex
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DATABASE_URL", "REDIS_URL", "QDRANT_URL", "SOMA_ENV"}
+    }
+    env.update(
+        SOMA_DATA_DIR=str(data_dir),
+        SOMA_BIND=f"127.0.0.1:{port}",
+        SOMA_API_TOKEN=token,
+        SOMA_THROTTLE_KEY_RATE="1000000/m",
+        SOMA_THROTTLE_PUBLIC_RATE="1000000/m",
+    )
+    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process, token, data_dir
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    process.terminate()
+    raise SystemExit(f"server did not become ready; see {data_dir / 'server.log'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--port", type=int, default=9597)
+    args = parser.parse_args()
+
+    process = None
+    if args.url:
+        url, token = args.url.rstrip("/"), args.token or os.environ.get("SOMA_API_TOKEN", "")
+    else:
+        process, token, data_dir = start_server(args.port)
+        url = f"http://127.0.0.1:{args.port}"
+        print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": "bench-" + uuid.uuid4().hex[:8]}
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+            run(client, args.count)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(30)
+
+
+def run(client: httpx.Client, count: int) -> None:
+    single = min(count, 2000)
+    create_times = []
+    for i in range(single):
+        body = {"coord": f"{i}.5,1,2", "payload": {"content": f"benchmark memory number {i} about topic {i % 97}"}}
+        started = time.perf_counter()
+        response = client.post("/memories", json=body)
+        create_times.append(time.perf_counter() - started)
+        assert response.status_code == 201, response.text
+    report("POST /memories", create_times)
+
+    batch_size = 500
+    started = time.perf_counter()
+    stored = 0
+    for start in range(0, count, batch_size):
+        items = [
+            {"coord": f"{i},7,7", "payload": {"content": f"batched memory {i}: notes on subject {i % 113}"}}
+            for i in range(start, min(count, start + batch_size))
+        ]
+        response = client.post("/memories/batch", content=json.dumps({"memories": items}))
+        assert response.status_code == 200, response.text
+        stored += len(items)
+    elapsed = time.perf_counter() - started
+    print(f"{'POST /memories/batch (500/batch)':<34} {stored} memories in {elapsed:.1f} s = {stored / elapsed:,.0f} memories/s")
+
+    get_times = []
+    for i in range(single):
+        started = time.perf_counter()
+        response = client.get(f"/memories/{i},7,7")
+        get_times.append(time.perf_counter() - started)
+        assert response.status_code == 200, response.text
+    report("GET /memories/{coord}", get_times)
+
+
+if __name__ == "__main__":
+    main()
