@@ -104,9 +104,20 @@ def _created_at_conditions(spec: Any) -> list[FilterCondition]:
 
 
 def _scalar(key: str, value: Any) -> Scalar:
+    if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
+        # PostgreSQL cannot compare against NUL or unpaired surrogates: a 400, not a 500.
+        raise _invalid(f"filter {key!r}: strings may not contain NUL characters or unpaired surrogates.")
     if isinstance(value, str | int | float | bool) and value is not None:
         return value
     raise _invalid(f"filter {key!r}: values must be strings, numbers or booleans.")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _reject_constant(name: str) -> None:

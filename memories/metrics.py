@@ -8,6 +8,7 @@ scrapes (or several Prometheus servers) cost at most one query per interval per 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -59,9 +60,13 @@ class MemoryCountsCollector(Collector):
         stored.add_metric(["semantic"], counts["semantic"])
         yield stored
         yield GaugeMetricFamily(
-            "soma_vectors_pending", "Memories whose vector is not indexed yet (includes failed)", value=counts["pending"]
+            "soma_vectors_pending",
+            "Memories whose vector is not indexed yet (includes failed)",
+            value=counts["pending"],
         )
-        yield GaugeMetricFamily("soma_vectors_failed", "Memories whose last indexing attempt failed", value=counts["failed"])
+        yield GaugeMetricFamily(
+            "soma_vectors_failed", "Memories whose last indexing attempt failed", value=counts["failed"]
+        )
 
     def describe(self) -> Iterator[Metric]:
         # Without describe() registering would call collect(), i.e. query the database at import.
@@ -74,7 +79,6 @@ MEMORY_COUNTS = MemoryCountsCollector()
 
 
 def register_collectors(registry: CollectorRegistry = REGISTRY) -> None:
-    try:
+    # ValueError: already registered (ready() may run again in some test setups).
+    with contextlib.suppress(ValueError):
         registry.register(MEMORY_COUNTS)
-    except ValueError:
-        pass  # already registered (ready() runs again in some test setups)

@@ -10,6 +10,7 @@ from soma_project.auth import BearerAuth
 from soma_project.errors import install_exception_handlers
 from soma_project.ops import router as ops_router
 from soma_project.parser import StrictJsonParser
+from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle
 from vectors.api import router as search_router
 
 api = NinjaAPI(
@@ -21,8 +22,10 @@ api = NinjaAPI(
 )
 install_exception_handlers(api)
 
-api.add_router("", ops_router)
+# Public probes are limited per client address; authenticated routes per API key (or tenant
+# for the master token), counted after authentication.
+api.add_router("", ops_router, throttle=ClientIpRateThrottle())
 # The search routes must precede /memories/{ref}, or "search" would be read as a reference.
-api.add_router("/memories", search_router, auth=BearerAuth())
-api.add_router("/memories", memories_router, auth=BearerAuth())
-api.add_router("/graph", graph_router, auth=BearerAuth())
+api.add_router("/memories", search_router, auth=BearerAuth(), throttle=PrincipalRateThrottle())
+api.add_router("/memories", memories_router, auth=BearerAuth(), throttle=PrincipalRateThrottle())
+api.add_router("/graph", graph_router, auth=BearerAuth(), throttle=PrincipalRateThrottle())

@@ -7,7 +7,7 @@ import math
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 if TYPE_CHECKING:
@@ -81,6 +81,11 @@ def install_exception_handlers(api: NinjaAPI) -> None:
         if isinstance(exc, OperationalError | InterfaceError):
             logger.warning("database unavailable: %s", exc.__class__.__name__)
             return respond(request, 503, "The database is unavailable; retry later.", ErrorCode.SERVICE_UNAVAILABLE)
+        if isinstance(exc, DataError):
+            # A value PostgreSQL refuses to store or compare (out of range, NUL...) is bad input;
+            # the class name only: the message may quote the value.
+            logger.warning("database refused a value on %s %s: %s", request.method, request.path, exc.__class__.__name__)
+            return respond(request, 400, "A value in the request cannot be stored.", ErrorCode.BAD_REQUEST)
         if isinstance(exc, DatabaseError):
             logger.exception("database error")
         else:

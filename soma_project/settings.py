@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from pathlib import Path
 
@@ -202,6 +203,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = SOMA_MAX_BODY_BYTES
 SOMA_MAX_JSON_DEPTH = env.int("SOMA_MAX_JSON_DEPTH", default=32)
 SOMA_THROTTLE_KEY_RATE = env.str("SOMA_THROTTLE_KEY_RATE", default="6000/m")
 SOMA_THROTTLE_PUBLIC_RATE = env.str("SOMA_THROTTLE_PUBLIC_RATE", default="600/m")
+# Checked here: a malformed rate would otherwise fail every throttled request at run time.
+for _rate_name in ("SOMA_THROTTLE_KEY_RATE", "SOMA_THROTTLE_PUBLIC_RATE"):
+    if not re.fullmatch(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)", globals()[_rate_name]):
+        raise ImproperlyConfigured(f"{_rate_name} must look like 100/s, 6000/m, 10/5m or 1000/h")
 NINJA_NUM_PROXIES = env.int("SOMA_NUM_PROXIES", default=0)
 
 # --- Security headers (the API and the admin).

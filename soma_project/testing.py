@@ -30,6 +30,8 @@ def configure_test_environment() -> None:
     os.environ.setdefault("SOMA_API_TOKEN", "test-master-token")
     os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
     os.environ.setdefault("SOMA_VECTOR_STORE", "edge")
+    # A developer's .env (copied from .env.template) must not drop Django's test host.
+    os.environ["ALLOWED_HOSTS"] = "localhost,127.0.0.1,[::1],testserver"
     # Test databases are created and dropped per run: a pool would hold connections open.
     os.environ.setdefault("SOMA_DB_POOL", "false")
     if "DATABASE_URL" not in os.environ and _listening("127.0.0.1", 5432):

@@ -31,7 +31,12 @@ def test_health_needs_a_token_and_reports_services(api, api_for):
     assert set(names[1:]) in ({"redis", "qdrant", "embedder"}, {"cache", "qdrant", "embedder"})
     assert all(service["healthy"] and service["latency_ms"] >= 0 for service in body["services"])
     assert body["database"] == {
-        "memories": 0, "episodic": 0, "semantic": 0, "links": 0, "vectors_pending": 0, "vectors_failed": 0,
+        "memories": 0,
+        "episodic": 0,
+        "semantic": 0,
+        "links": 0,
+        "vectors_pending": 0,
+        "vectors_failed": 0,
     }
 
 
@@ -47,7 +52,11 @@ def test_stats_global_without_token_and_per_tenant_with_one(api_for):
     assert public["total_memories"] == 4
     assert public["episodic"] == 3
     assert mine == {
-        "total_memories": 3, "episodic": 2, "semantic": 1, "total_links": 0, "vectors_pending": mine["vectors_pending"],
+        "total_memories": 3,
+        "episodic": 2,
+        "semantic": 1,
+        "total_links": 0,
+        "vectors_pending": mine["vectors_pending"],
     }
     assert api_for(token="wrong").get("/stats").status_code == 401
 
