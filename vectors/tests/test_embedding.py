@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from vectors.embedding import (
+    DIMENSION,
+    Embedder,
+    EmbeddingError,
+    default_model_file,
+    default_tokenizer_file,
+    get_embedder,
+)
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Embedder:
+    return get_embedder()
+
+
+def test_reference_pair_matches_sentence_transformers(embedder: Embedder) -> None:
+    a, b = embedder.embed(["A man is eating food.", "A man is eating a piece of bread."])
+
+    assert float(a @ b) == pytest.approx(0.755, abs=0.01)
+
+
+def test_vectors_are_float32_unit_norm(embedder: Embedder) -> None:
+    vectors = embedder.embed(["first", "second text", "a third, longer piece of text"])
+
+    assert vectors.shape == (3, DIMENSION)
+    assert vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_batch_equals_one_by_one_and_keeps_input_order(embedder: Embedder) -> None:
+    texts = [
+        "A considerably longer sentence, so that sorting by length moves it to the end of the batch.",
+        "short",
+        "",
+        "medium length sentence here",
+    ]
+
+    batch = embedder.embed(texts, batch_size=2)
+    single = np.stack([embedder.embed([text])[0] for text in texts])
+
+    np.testing.assert_allclose(batch, single, atol=1e-5)
+
+
+def test_similar_texts_rank_above_unrelated(embedder: Embedder) -> None:
+    query, close, far = embedder.embed(["How do I bake bread?", "Bread baking recipe", "Quarterly tax filing"])
+
+    assert query @ close > query @ far
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t", "!!!", "🙂"])
+def test_empty_ish_texts_give_finite_unit_vectors(embedder: Embedder, text: str) -> None:
+    (vector,) = embedder.embed([text])
+
+    assert np.isfinite(vector).all()
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_long_text_is_truncated_at_256_tokens(embedder: Embedder) -> None:
+    long_text = " ".join(f"word{i}" for i in range(2000))
+
+    base, extended = embedder.embed([long_text, long_text + " and an entirely different ending"])
+
+    np.testing.assert_allclose(base, extended, atol=1e-6)
+
+
+def test_empty_input_gives_empty_matrix(embedder: Embedder) -> None:
+    assert embedder.embed([]).shape == (0, DIMENSION)
+
+
+def test_a_bare_string_is_refused(embedder: Embedder) -> None:
+    with pytest.raises(TypeError):
+        embedder.embed("not a list")  # type: ignore[arg-type]
+
+
+def test_get_embedder_is_a_process_wide_singleton() -> None:
+    seen: list[Embedder] = []
+    threads = [threading.Thread(target=lambda: seen.append(get_embedder())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len({id(e) for e in seen}) == 1
+    assert seen[0] is get_embedder()
+
+
+def test_concurrent_embedding_gives_the_same_vectors(embedder: Embedder) -> None:
+    texts = [f"memory number {i} about topic {i % 7}" for i in range(40)]
+    expected = embedder.embed(texts)
+    results: dict[int, np.ndarray] = {}
+
+    def work(index: int) -> None:
+        results[index] = embedder.embed(texts, batch_size=8)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    for result in results.values():
+        np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_model_dir_override(tmp_path: Path, embedder: Embedder) -> None:
+    (tmp_path / "model.onnx").symlink_to(default_model_file())
+    (tmp_path / "tokenizer.json").symlink_to(default_tokenizer_file())
+
+    custom = Embedder(model_dir=tmp_path)
+
+    np.testing.assert_allclose(custom.embed(["hello"]), embedder.embed(["hello"]), atol=1e-6)
+
+
+def test_model_dir_without_files_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(EmbeddingError, match=r"model\.onnx"):
+        Embedder(model_dir=tmp_path)
