@@ -85,6 +85,7 @@ class Memory(models.Model):
             GinIndex(fields=["search_document"], name="memory_search_document"),
         ]
         ordering = ["-created_at", "-id"]
+        verbose_name_plural = "memories"
 
     def __str__(self) -> str:
         label = self.coord_key or str(self.id)

@@ -98,6 +98,7 @@ INSTALLED_APPS = [
     "graph",
     "vectors",
     "console",
+    "portability",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +106,7 @@ MIDDLEWARE = [
     "soma_project.metrics.RouteMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "soma_project.middleware.BodySizeLimitMiddleware",
+    "soma_project.middleware.JsonErrorMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -196,6 +198,19 @@ SOMA_VECTOR_STORE = env.str("SOMA_VECTOR_STORE", default="qdrant" if QDRANT_URL 
 if SOMA_VECTOR_STORE not in {"edge", "qdrant", "memory"}:
     raise ImproperlyConfigured("SOMA_VECTOR_STORE must be 'edge', 'qdrant' or 'memory'")
 SOMA_EMBEDDING_MODEL_DIR = env.str("SOMA_EMBEDDING_MODEL_DIR", default="") or None
+# Seconds between the embedded server's sweeps of pending/failed vectors (0 = no sweeper thread).
+SOMA_REINDEX_INTERVAL = env.int("SOMA_REINDEX_INTERVAL", default=300)
+# Payload/metadata keys that search filters use often, "key" (keyword) or "key:integer|float|bool|datetime".
+SOMA_VECTOR_INDEXED_KEYS: dict[str, str] = {}
+for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):
+    _key, _, _kind = _spec.strip().partition(":")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", _key) or (_kind or "keyword") not in {
+        "keyword", "integer", "float", "bool", "datetime",
+    }:
+        raise ImproperlyConfigured(
+            f"SOMA_VECTOR_INDEXED_KEYS: {_spec!r} must be KEY or KEY:TYPE with TYPE keyword, integer, float, bool or datetime"
+        )
+    SOMA_VECTOR_INDEXED_KEYS[_key] = _kind or "keyword"
 
 # --- Limits and throttles.
 SOMA_MAX_BODY_BYTES = env.int("SOMA_MAX_BODY_BYTES", default=1024 * 1024)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import importlib
+import socket
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from django.apps import apps as django_apps
+from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.test import Client
+
+from memories.models import Memory
+from memories.services import MemoryDraft, memory_upsert
+from vectors.backend import reset_vector_store
+from vectors.client_store import ClientStore
+from vectors.runtime import store_cooldown
+from vectors.stores import EdgeStore, VectorStore
+
+
+def run_curators_migration() -> None:
+    """The data migration's own function, on the current models."""
+    migration = importlib.import_module("console.migrations.0001_curators_group")
+    migration.create_curators(django_apps, SimpleNamespace(connection=connection))
+
+
+@pytest.fixture
+def curators_group(db: Any) -> Group:
+    # A transactional test (live_server) flushes the tables, migration data included, and
+    # --reuse-db keeps the flushed database for the next run: put the group back when missing.
+    if not Group.objects.filter(name="Curators").exists():
+        run_curators_migration()
+    return Group.objects.get(name="Curators")
+
+
+@pytest.fixture
+def curator(curators_group: Group) -> User:
+    user = User.objects.create_user("curator", password="curator-password-1", is_staff=True)
+    user.groups.add(curators_group)
+    return user
+
+
+@pytest.fixture
+def curator_client(curator: User) -> Client:
+    client = Client()
+    client.force_login(curator)
+    return client
+
+
+@pytest.fixture
+def admin_client_super(db: Any) -> Client:
+    user = User.objects.create_superuser("root", password="root-password-1")
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def make_memory(db: Any) -> Callable[..., Memory]:
+    def make(
+        payload: dict[str, Any] | None = None, *, tenant: str = "acme", namespace: str = "default", **fields: Any
+    ) -> Memory:
+        draft = MemoryDraft(payload=payload or {"content": "a memory"}, namespace=namespace, **fields)
+        memory, _ = memory_upsert(tenant=tenant, draft=draft)
+        return memory
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def fresh_vector_store(tmp_path: Path) -> Iterator[VectorStore]:
+    """Each test gets an empty embedded store: points must not leak from one test into the next."""
+    store = EdgeStore(tmp_path / "qdrant")
+    store.ensure_collection()
+    store_cooldown.clear()
+    reset_vector_store(store)
+    yield store
+    reset_vector_store(None)
+    store_cooldown.clear()
+
+
+@pytest.fixture
+def qdrant_down(fresh_vector_store: VectorStore) -> Iterator[None]:
+    """A Qdrant server that is not running: a client store pointed at a port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reset_vector_store(ClientStore(url=f"http://127.0.0.1:{port}", timeout=1))
+    store_cooldown.clear()
+    yield
