@@ -1,3 +1,165 @@
-from ninja import Router
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router, Status
+from ninja.errors import ValidationError
+from pydantic import ValidationError as PydanticValidationError
+
+from graph import selectors, services
+from graph.errors import InvalidInput
+from graph.schemas import (
+    LinkDeletedOut,
+    LinkDeleteQuery,
+    LinkIdentityIn,
+    LinkIn,
+    LinkListOut,
+    LinkSavedOut,
+    LinksQuery,
+    NeighborsOut,
+    NeighborsQuery,
+    PathOut,
+    PathQuery,
+)
+from graph.selectors import MemoryRef
+from memories.schemas import ErrorOut
+from soma_project.auth import request_tenant
+from soma_project.parser import StrictJsonParser
 
 router = Router(tags=["graph"])
+
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 413, 422, 429, 503), ErrorOut)
+
+
+def _ends(identity: LinkIdentityIn | LinkDeleteQuery | PathQuery) -> tuple[MemoryRef, MemoryRef]:
+    source = MemoryRef.of(id=identity.from_id, coord=identity.from_coord, namespace=identity.namespace, side="from")
+    target = MemoryRef.of(id=identity.to_id, coord=identity.to_coord, namespace=identity.namespace, side="to")
+    return source, target
+
+
+@router.post("/link", response={200: LinkSavedOut, 201: LinkSavedOut, **ERRORS})
+def create_link(request: HttpRequest, body: LinkIn) -> Status[dict[str, Any]]:
+    """201 when the link is new; 200 when it existed (strength/metadata updated with what is given)."""
+    source, target = _ends(body)
+    result = services.link_upsert(
+        tenant=request_tenant(request),
+        source=source,
+        target=target,
+        link_type=body.link_type,
+        strength=body.strength,
+        metadata=body.metadata,
+    )
+    link = result.link
+    return Status(
+        201 if result.created else 200,
+        {
+            "link": link,
+            "ok": True,
+            "created": result.created,
+            "from_coord": link.source.coord_key,
+            "to_coord": link.target.coord_key,
+            "link_type": link.link_type,
+        },
+    )
+
+
+@router.delete("/link", response={200: LinkDeletedOut, **ERRORS})
+def delete_link(request: HttpRequest, query: Query[LinkDeleteQuery]) -> dict[str, Any]:
+    """The link's identity in the query string, or (as earlier clients send it) in a JSON body."""
+    identity: LinkIdentityIn | LinkDeleteQuery = query
+    if request.body.strip():
+        try:
+            data = StrictJsonParser().parse_body(request)
+        except ValueError:
+            raise InvalidInput("Request body is not valid JSON.", "invalid_json") from None
+        try:
+            identity = LinkIdentityIn.model_validate({**query.model_dump(exclude_unset=True), **data})
+        except (PydanticValidationError, TypeError) as exc:
+            errors = exc.errors() if isinstance(exc, PydanticValidationError) else [{"msg": str(exc)}]
+            raise ValidationError([{**e, "loc": ["body", *e.get("loc", ())]} for e in errors]) from None
+    source, target = _ends(identity)
+    deleted = services.link_delete(
+        tenant=request_tenant(request), source=source, target=target, link_type=identity.link_type
+    )
+    return {
+        "deleted": True,
+        "from_id": deleted.source.pk,
+        "to_id": deleted.target.pk,
+        "from_coord": deleted.source.coord_key,
+        "to_coord": deleted.target.coord_key,
+        "link_type": deleted.link_type,
+    }
+
+
+@router.get("/links", response={200: LinkListOut, **ERRORS})
+def list_links(request: HttpRequest, query: Query[LinksQuery]) -> dict[str, Any]:
+    tenant = request_tenant(request)
+    (memory,) = selectors.memories_resolve(tenant=tenant, refs=[MemoryRef.parse(query.ref, namespace=query.namespace)])
+    page = selectors.links_list(
+        tenant=tenant,
+        memory=memory,
+        direction=query.direction,
+        link_type=query.link_type,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    return {"links": page.links, "next_cursor": page.next_cursor}
+
+
+@router.get("/neighbors", response={200: NeighborsOut, **ERRORS})
+def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, Any]:
+    tenant = request_tenant(request)
+    ref = MemoryRef.of(id=query.id, coord=query.coord, namespace=query.namespace, side="start")
+    (start,) = selectors.memories_resolve(tenant=tenant, refs=[ref])
+    found = selectors.neighbors_find(
+        tenant=tenant,
+        start=start,
+        hops=query.k_hop,
+        limit=query.limit,
+        offset=query.offset,
+        direction=query.direction,
+        link_type=query.link_type,
+    )
+    return {
+        "coord": start.coord_key,
+        "id": start.pk,
+        "neighbors": [
+            {
+                "id": neighbor.memory.pk,
+                "coord": neighbor.memory.coord_key,
+                "coordinate": neighbor.memory.coordinate,
+                "depth": neighbor.depth,
+                "link_type": neighbor.link_type,
+                "strength": neighbor.strength,
+                "via_id": neighbor.via_id,
+                "memory": neighbor.memory,
+            }
+            for neighbor in found
+        ],
+    }
+
+
+@router.get("/path", response={200: PathOut, **ERRORS})
+def path(request: HttpRequest, query: Query[PathQuery]) -> dict[str, Any]:
+    """A shortest path; `found: false` (still 200) when none is at most `max_length` links long."""
+    tenant = request_tenant(request)
+    source, target = selectors.memories_resolve(tenant=tenant, refs=list(_ends(query)))
+    found = selectors.path_find(
+        tenant=tenant,
+        source=source,
+        target=target,
+        max_length=query.max_length,
+        direction=query.direction,
+        link_type=query.link_type,
+    )
+    memories = found.memories if found else []
+    return {
+        "found": found is not None,
+        "path": [selectors.memory_label(memory) for memory in memories],
+        "ids": [memory.pk for memory in memories],
+        "link_types": found.link_types if found else [],
+        "length": found.length if found else 0,
+        "from_coord": source.coord_key,
+        "to_coord": target.coord_key,
+    }

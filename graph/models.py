@@ -1,31 +1,77 @@
 from __future__ import annotations
 
+import re
+import sys
+
+from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import CharField, F, Func, Q
+from django.db.models.lookups import Exact
 
 from memories.models import Memory
 
+LINK_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+LINK_TYPE_RE = re.compile(LINK_TYPE_PATTERN)
+# float8 also holds ±Infinity and NaN (which PostgreSQL sorts above Infinity): bounding by the
+# largest finite double refuses all three.
+MAX_STRENGTH = sys.float_info.max
+
+
+class LinkQuerySet(models.QuerySet["Link"]):
+    def for_tenant(self, tenant: str) -> LinkQuerySet:
+        return self.filter(tenant=tenant)
+
 
 class Link(models.Model):
-    # Denormalised from the ends (which must share it) so tenant-scoped reads need no join.
+    # Denormalised from the ends, which must share it (checked by the `graph_link_same_tenant`
+    # trigger, migration 0002): because no link crosses tenants, a traversal that starts in a
+    # tenant can never leave it, and tenant-scoped reads need no join.
     tenant = models.CharField(max_length=64)
-    source = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="outgoing_links")
-    target = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="incoming_links")
+    # No single-column FK indexes: link_out / link_in below lead with these columns.
+    source = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="outgoing_links", db_index=False)
+    target = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="incoming_links", db_index=False)
     link_type = models.CharField(max_length=64, default="related")
     strength = models.FloatField(default=1.0)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = LinkQuerySet.as_manager()
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["source", "target", "link_type"], name="link_unique_per_type"),
             models.CheckConstraint(condition=~Q(source=F("target")), name="link_no_self_link"),
+            models.CheckConstraint(condition=Q(link_type__regex=LINK_TYPE_PATTERN), name="link_type_valid"),
+            models.CheckConstraint(
+                condition=Q(strength__gte=-MAX_STRENGTH, strength__lte=MAX_STRENGTH), name="link_strength_finite"
+            ),
+            models.CheckConstraint(
+                condition=Exact(Func(F("metadata"), function="jsonb_typeof", output_field=CharField()), "object"),
+                name="link_metadata_object",
+            ),
         ]
         indexes = [
-            models.Index(fields=["tenant"], name="link_tenant"),
-            models.Index(fields=["source", "link_type"], name="link_out"),
-            models.Index(fields=["target", "link_type"], name="link_in"),
+            models.Index(fields=["tenant", "link_type"], name="link_tenant"),
+            # Traversals read (other end, type, strength) for a whole frontier per query; with the
+            # other end and strength in the index they are index-only scans.
+            models.Index(fields=["source", "link_type"], include=["target", "strength"], name="link_out"),
+            models.Index(fields=["target", "link_type"], include=["source", "strength"], name="link_in"),
         ]
 
     def __str__(self) -> str:
         return f"{self.source_id} -[{self.link_type}]-> {self.target_id}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.source_id is not None and self.source_id == self.target_id:
+            errors["target"] = "A memory cannot link to itself."
+        if self.link_type and not LINK_TYPE_RE.match(self.link_type):
+            errors["link_type"] = "1-64 characters of [A-Za-z0-9_.:-]."
+        if self.source_id is not None and self.target_id is not None:
+            tenants = dict(Memory.objects.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant"))
+            if tenants.get(self.source_id) != tenants.get(self.target_id):
+                errors["target"] = "Both ends of a link must belong to the same tenant."
+            elif self.source_id in tenants:
+                self.tenant = tenants[self.source_id]
+        if errors:
+            raise ValidationError(errors)

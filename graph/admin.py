@@ -1,0 +1,166 @@
+"""The Link changelist, and the two inlines the Memory admin (app `console`) shows links with.
+
+Built for a million links: ends are raw ids (no <select> of every memory), the page joins both
+ends in its one query, filter choices come from a cached loose index scan, the unfiltered count
+is the planner's estimate, and an inline shows a memory's newest links only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import cached_property
+from typing import Any, Literal
+
+from django.contrib import admin
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+
+from graph.models import Link
+from graph.selectors import link_filter_choices, link_table_estimate
+from graph.services import link_save
+from memories.coordinates import looks_like_coordinate, parse_coordinate
+from memories.errors import InvalidInput
+
+INLINE_MAX_ROWS = 50
+EXACT_COUNT_BELOW = 20_000
+
+
+class _EstimatedCountPaginator(Paginator):
+    """count(*) of the whole table reads every row; unfiltered, the planner's estimate will do."""
+
+    @cached_property
+    def count(self) -> int:
+        query = getattr(self.object_list, "query", None)
+        if query is not None and not query.where:
+            estimate = link_table_estimate()
+            if estimate >= EXACT_COUNT_BELOW:
+                return estimate
+        return super().count
+
+
+class _ChoicesFilter(admin.SimpleListFilter):
+    field: Literal["tenant", "link_type"]
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        choices = link_filter_choices(field=self.field)
+        selected = self.value()
+        if selected and selected not in choices:
+            choices = [*choices, selected]
+        return [(choice, choice) for choice in choices]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(**{self.field: value}) if value else queryset
+
+
+class LinkTypeFilter(_ChoicesFilter):
+    title = "link type"
+    parameter_name = "link_type"
+    field = "link_type"
+
+
+class LinkTenantFilter(_ChoicesFilter):
+    title = "tenant"
+    parameter_name = "tenant"
+    field = "tenant"
+
+
+def _end_label(memory: Any) -> str:
+    return memory.coord_key or str(memory.pk)
+
+
+@admin.register(Link)
+class LinkAdmin(admin.ModelAdmin):
+    list_display = ["id", "source_label", "target_label", "link_type", "strength", "tenant", "created_at"]
+    list_display_links = ["id"]
+    list_filter = [LinkTenantFilter, LinkTypeFilter]
+    list_select_related = ["source", "target"]
+    raw_id_fields = ["source", "target"]
+    readonly_fields = ["tenant", "created_at"]
+    fields = ["source", "target", "link_type", "strength", "metadata", "tenant", "created_at"]
+    search_fields = ["link_type"]  # shows the box; get_search_results decides what a term means
+    search_help_text = "A memory id or coordinate (links at either end), or an exact link type."
+    ordering = ["-id"]
+    sortable_by = ["id", "link_type", "strength"]
+    list_per_page = 100
+    show_full_result_count = False
+    paginator = _EstimatedCountPaginator
+
+    @admin.display(description="source", ordering="source__coord_key")
+    def source_label(self, obj: Link) -> str:
+        return _end_label(obj.source)
+
+    @admin.display(description="target", ordering="target__coord_key")
+    def target_label(self, obj: Link) -> str:
+        return _end_label(obj.target)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Link]:
+        # The page shows the ends' labels: no payloads, texts or search vectors.
+        return (
+            super()
+            .get_queryset(request)
+            .only(
+                "id", "tenant", "link_type", "strength", "created_at", "metadata", "source_id", "target_id",
+                "source__id", "source__coord_key", "target__id", "target__coord_key",
+            )
+        )  # fmt: skip
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            memory_id = uuid.UUID(term)
+            return queryset.filter(Q(source_id=memory_id) | Q(target_id=memory_id)), False
+        except ValueError:
+            pass
+        if looks_like_coordinate(term):
+            try:
+                key = parse_coordinate(term).key
+            except InvalidInput:
+                return queryset.none(), False
+            return queryset.filter(Q(source__coord_key=key) | Q(target__coord_key=key)), False
+        return queryset.filter(link_type=term), False
+
+    def save_model(self, request: HttpRequest, obj: Link, form: Any, change: bool) -> None:
+        link_save(link=obj)
+
+
+class _NewestLinksFormSet(BaseInlineFormSet):
+    """A hub memory has thousands of links: the inline shows the newest few, the changelist all."""
+
+    def get_queryset(self) -> QuerySet[Link]:
+        if not hasattr(self, "_newest"):
+            self._newest = super().get_queryset().order_by("-id")[:INLINE_MAX_ROWS]
+            self._queryset = self._newest
+        return self._newest
+
+
+class _LinkInline(admin.TabularInline):
+    model = Link
+    formset = _NewestLinksFormSet
+    extra = 0
+    show_change_link = True
+    readonly_fields = ["created_at"]
+
+
+class OutgoingLinkInline(_LinkInline):
+    """Links from this memory (its `source` end), newest first."""
+
+    fk_name = "source"
+    raw_id_fields = ["target"]
+    fields = ["target", "link_type", "strength", "metadata", "created_at"]
+    verbose_name = "outgoing link"
+    verbose_name_plural = f"outgoing links (newest {INLINE_MAX_ROWS}; all in the Link list)"
+
+
+class IncomingLinkInline(_LinkInline):
+    """Links to this memory (its `target` end), newest first."""
+
+    fk_name = "target"
+    raw_id_fields = ["source"]
+    fields = ["source", "link_type", "strength", "metadata", "created_at"]
+    verbose_name = "incoming link"
+    verbose_name_plural = f"incoming links (newest {INLINE_MAX_ROWS}; all in the Link list)"

@@ -1,0 +1,22 @@
+"""The graph's error codes. The exceptions are the memories app's (one error shape everywhere)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from memories.errors import InvalidInput, NotFound, ServiceError, Unprocessable
+
+__all__ = ["GraphErrorCode", "InvalidInput", "NotFound", "ServiceError", "Unprocessable"]
+
+
+class GraphErrorCode(StrEnum):
+    MEMORY_NOT_FOUND = "memory_not_found"
+    LINK_NOT_FOUND = "link_not_found"
+    SELF_LINK = "self_link"
+    MISSING_REFERENCE = "missing_reference"
+    AMBIGUOUS_REFERENCE = "ambiguous_reference"
+    INVALID_COORDINATE = "invalid_coordinate"
+    INVALID_LINK_TYPE = "invalid_link_type"
+    INVALID_STRENGTH = "invalid_strength"
+    INVALID_METADATA = "invalid_metadata"
+    INVALID_CURSOR = "invalid_cursor"
