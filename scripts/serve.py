@@ -51,8 +51,11 @@ def main() -> None:
         import uvicorn
 
         from vectors.backend import get_vector_store
+        from vectors.sweeper import sweeper_start
 
         get_vector_store()  # open the embedded engine before the first request, not during it
+        # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
+        sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
         uvicorn.run("soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off")
 
 

@@ -10,8 +10,8 @@ from soma_project.auth import BearerAuth
 from soma_project.errors import install_exception_handlers
 from soma_project.ops import router as ops_router
 from soma_project.parser import StrictJsonParser
+from soma_project.search_api import router as search_router
 from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle
-from vectors.api import router as search_router
 
 api = NinjaAPI(
     title="SomaFractalMemory",

@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     UNAUTHORIZED = "unauthorized"
     FORBIDDEN = "forbidden"
     NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     VALIDATION_ERROR = "validation_error"
     THROTTLED = "throttled"
@@ -84,7 +85,7 @@ def install_exception_handlers(api: NinjaAPI) -> None:
         if isinstance(exc, DataError):
             # A value PostgreSQL refuses to store or compare (out of range, NUL...) is bad input;
             # the class name only: the message may quote the value.
-            logger.warning("database refused a value on %s %s: %s", request.method, request.path, exc.__class__.__name__)
+            logger.warning("database refused a value on %s %s: %s", request.method, request.path, type(exc).__name__)
             return respond(request, 400, "A value in the request cannot be stored.", ErrorCode.BAD_REQUEST)
         if isinstance(exc, DatabaseError):
             logger.exception("database error")
@@ -98,6 +99,7 @@ def _code_for_status(status: int) -> ErrorCode:
         401: ErrorCode.UNAUTHORIZED,
         403: ErrorCode.FORBIDDEN,
         404: ErrorCode.NOT_FOUND,
+        405: ErrorCode.METHOD_NOT_ALLOWED,
         413: ErrorCode.PAYLOAD_TOO_LARGE,
         429: ErrorCode.THROTTLED,
         503: ErrorCode.SERVICE_UNAVAILABLE,

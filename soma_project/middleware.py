@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from soma_project.errors import ErrorCode
+from soma_project.errors import ErrorCode, _code_for_status
 
 
 class BodySizeLimitMiddleware:
@@ -33,6 +33,28 @@ class BodySizeLimitMiddleware:
             except RequestDataTooBig:
                 return _too_large(limit)
         return self.get_response(request)
+
+
+class JsonErrorMiddleware:
+    """Error responses outside the admin in the API's shape, e.g. ninja's plain-text 405."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+            and not request.path.startswith("/admin/")
+        ):
+            detail = "Method not allowed." if response.status_code == 405 else (response.reason_phrase or "Error.")
+            replacement = _error(response.status_code, detail, _code_for_status(response.status_code))
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    replacement[header] = response[header]
+            return replacement
+        return response
 
 
 def _too_large(limit: int) -> JsonResponse:

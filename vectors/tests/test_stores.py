@@ -72,7 +72,7 @@ def ids_of(hits: list[tuple[str, float]]) -> list[str]:
 
 
 def test_collection_name_carries_model_and_dimension(store: VectorStore) -> None:
-    assert store.collection_name == "soma_all-minilm-l6-v2_384"
+    assert store.collection_name == "soma_all-minilm-l6-v2_384_layout2"
 
 
 def test_search_ranks_by_cosine_similarity(store: VectorStore) -> None:
@@ -350,3 +350,35 @@ def test_client_store_unreachable_server_raises_vector_store_error() -> None:
     assert not store.healthy()
     with pytest.raises(VectorStoreError):
         store.search(unit(1), tenant="acme")
+
+
+def test_equality_on_a_long_string_still_matches(store: VectorStore) -> None:
+    # Given a value too long for the equality index (it stays in the payload only)
+    long_value = "x" * 300
+    store.upsert([point(1, payload={"note": long_value}), point(2, payload={"note": "short"})])
+    # When filtering on it, Then the payload path finds it
+    assert ids_of(store.search(unit(1), tenant="acme", conditions=[Cond("note", "eq", long_value)])) == [point(1).id]
+    assert ids_of(store.search(unit(1), tenant="acme", conditions=[Cond("note", "in", ["short", long_value])])) == [
+        point(1).id,
+        point(2).id,
+    ]
+
+
+def test_equality_distinguishes_types_and_array_elements(store: VectorStore) -> None:
+    # Given "1", 1 and true under the same key, and an array of objects
+    store.upsert(
+        [
+            point(1, payload={"v": "1"}),
+            point(2, payload={"v": 1}),
+            point(3, metadata={"v": True, "items": [{"sku": "a"}, {"sku": "b"}]}),
+        ]
+    )
+
+    def found(cond: Cond) -> set[str]:
+        return set(ids_of(store.search(unit(1), tenant="acme", conditions=[cond])))
+
+    # Then each matches only its own type, and an array matches by any element
+    assert found(Cond("v", "eq", "1")) == {point(1).id}
+    assert found(Cond("v", "eq", 1)) == {point(2).id}
+    assert found(Cond("v", "eq", True)) == {point(3).id}
+    assert found(Cond("items.sku", "eq", "b")) == {point(3).id}

@@ -1,0 +1,77 @@
+"""POST/GET /memories/search: ranked memories from `vectors`, optionally expanded along `graph` links.
+
+Lives in soma_project because it wires two apps together; mounted before the memories router
+so that "search" is never read as a memory reference.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Query, Router
+
+from graph.selectors import neighbors_for_many
+from memories.filters import parse_filters
+from memories.models import Memory
+from memories.schemas import ErrorOut
+from soma_project.auth import request_tenant
+from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
+from vectors.selectors import SearchResult, memory_search
+
+router = Router(tags=["search"])
+
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 413, 422, 429, 503), ErrorOut)
+
+
+@router.post("/search", response={200: SearchOut, **ERRORS})
+def search_post(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
+    return _search(request, body)
+
+
+@router.get("/search", response={200: SearchOut, **ERRORS})
+def search_get(request: HttpRequest, params: Query[SearchQueryIn]) -> dict[str, Any]:
+    return _search(request, params)
+
+
+def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any]:
+    tenant = request_tenant(request)
+    result = memory_search(
+        tenant=tenant,
+        query=params.query,
+        top_k=params.top_k,
+        offset=params.offset,
+        namespace=params.namespace,
+        memory_type=params.memory_type,
+        conditions=parse_filters(params.filters),
+        mode=params.mode,
+    )
+    return {"memories": _hits_out(tenant, result, params.expand_hops), "degraded": result.degraded}
+
+
+class _Hit:
+    """A memory as SearchHitOut reads it: the memory's fields, plus its score and link."""
+
+    def __init__(self, memory: Memory, score: float | None, via: dict[str, Any] | None = None) -> None:
+        self.memory, self.score, self.via = memory, score, via
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.memory, name)
+
+
+def _hits_out(tenant: str, result: SearchResult, expand_hops: int) -> list[_Hit]:
+    hits = [_Hit(memory, score) for memory, score in result.hits]
+    if expand_hops == 0 or not hits:
+        return hits
+    # The linked memories follow all the hits, grouped by the hit they hang from, best hit first.
+    linked = neighbors_for_many(tenant=tenant, memory_ids=[hit.memory.pk for hit in hits], hops=expand_hops)
+    for memory, _ in result.hits:
+        for neighbor in linked.get(memory.pk, []):
+            via = {
+                "id": neighbor.origin_id,
+                "link_type": neighbor.link_type,
+                "strength": neighbor.strength,
+                "depth": neighbor.depth,
+            }
+            hits.append(_Hit(neighbor.memory, None, via))
+    return hits

@@ -1,0 +1,211 @@
+"""Search: ranked ids from the vector store (or PostgreSQL full-text), memories from PostgreSQL.
+
+Whatever ranks, the memories are then loaded from PostgreSQL in one query, in rank order, so a
+memory deleted in PostgreSQL is never returned even if its point lingers in the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db.models import F, QuerySet
+
+from memories.errors import InvalidInput, MemoryErrorCode
+from memories.filters import FilterCondition, conditions_to_q
+from memories.models import SEARCH_CONFIG, Memory
+from vectors import metrics
+from vectors.backend import get_vector_store
+from vectors.embedding import EmbeddingError
+from vectors.runtime import COOLDOWN_MARK, store_cooldown, texts_embed, vector_store_ready
+from vectors.sparse import bm25_query
+from vectors.stores import VectorStoreError
+
+logger = logging.getLogger("soma.vectors")
+
+SearchMode = Literal["vector", "keyword", "hybrid"]
+SEARCH_MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
+# Reciprocal rank fusion: score = sum of 1 / (RRF_K + rank) over the rankings a memory is in.
+RRF_K = 60
+# Hybrid fuses at least this many candidates from each side, so a memory ranked well by one
+# side and just outside the other's top_k still gets both contributions.
+HYBRID_CANDIDATES = 50
+Ranked = list[tuple[str, float]]
+
+
+@dataclass
+class SearchResult:
+    hits: list[tuple[Memory, float]] = field(default_factory=list)
+    # True when the vector store or the embedder failed and PostgreSQL full-text answered.
+    degraded: bool = False
+
+
+def query_vector(*, text: str) -> list[float]:
+    """The query's embedding; a repeated text comes from the cache (keyed by model + sha256)."""
+    vectors, _ = texts_embed(texts=[text])
+    return vectors[0].tolist()
+
+
+def memory_search(
+    *,
+    tenant: str,
+    query: str,
+    top_k: int = 5,
+    offset: int = 0,
+    namespace: str | None = None,
+    memory_type: str | None = None,
+    conditions: Sequence[FilterCondition] = (),
+    mode: SearchMode = "vector",
+) -> SearchResult:
+    """The best `top_k` memories after `offset`, best first. Filters run before ranking, in the
+    engine (payload indexes) or in the SQL, never by dropping hits afterwards.
+
+    Queries: one, to load the hits.
+    """
+    if mode not in SEARCH_MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}.", "invalid_mode")
+    scope = _Scope(tenant=tenant, namespace=namespace, memory_type=memory_type, conditions=list(conditions))
+    started = time.perf_counter()
+    degraded = False
+    try:
+        if mode == "keyword":
+            hits = _load_ranked(scope, _sparse_ranked(scope, query, limit=top_k, offset=offset))
+        elif mode == "hybrid":
+            hits = _load_ranked(scope, _hybrid_ranked(scope, query, limit=top_k, offset=offset))
+        else:
+            hits = _load_ranked(scope, _dense_ranked(scope, query, limit=top_k, offset=offset))
+    except (VectorStoreError, EmbeddingError) as exc:
+        _note_failure(exc)
+        hits, degraded = _keyword_hits(scope, query, limit=top_k, offset=offset), True
+    metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
+    return SearchResult(hits=hits, degraded=degraded)
+
+
+@dataclass
+class _Scope:
+    tenant: str
+    namespace: str | None
+    memory_type: str | None
+    conditions: list[FilterCondition]
+
+    def queryset(self) -> QuerySet[Memory]:
+        queryset = Memory.objects.filter(tenant=self.tenant)
+        if self.namespace is not None:
+            queryset = queryset.filter(namespace=self.namespace)
+        if self.memory_type is not None:
+            queryset = queryset.filter(memory_type=self.memory_type)
+        return queryset.filter(conditions_to_q(self.conditions)) if self.conditions else queryset
+
+
+def _note_failure(exc: Exception) -> None:
+    operation = "search" if isinstance(exc, VectorStoreError) else "embed"
+    metrics.VECTOR_FAILURES.labels(operation=operation).inc()
+    logger.warning("search degraded to PostgreSQL full-text: %s", exc)
+    if isinstance(exc, VectorStoreError) and COOLDOWN_MARK not in str(exc):
+        with contextlib.suppress(Exception):
+            store_cooldown.failed(get_vector_store(), str(exc)[:300])
+
+
+def _dense_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
+    store = vector_store_ready()
+    vector = query_vector(text=query)
+    try:
+        return store.search(
+            vector,
+            tenant=scope.tenant,
+            namespace=scope.namespace,
+            memory_type=scope.memory_type,
+            conditions=scope.conditions,
+            limit=limit,
+            offset=offset,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+
+
+def _keyword_matches(scope: _Scope, query: str) -> QuerySet[Memory]:
+    """PostgreSQL full-text: websearch syntax ("quoted phrases", or, -not), ts_rank_cd ranking."""
+    tsquery = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
+    return (
+        scope.queryset()
+        .filter(search_document=tsquery)
+        .annotate(rank=SearchRank(F("search_document"), tsquery, cover_density=True))
+        .order_by("-rank", "id")
+    )
+
+
+def _sparse_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
+    """BM25 in the engine (vectors.sparse): any query term counts, rare terms weigh more.
+    On SciFact's long claims it scored nDCG@10 0.68, PostgreSQL's websearch (all terms) 0.07."""
+    store = vector_store_ready()
+    try:
+        return store.search_sparse(
+            bm25_query(query),
+            tenant=scope.tenant,
+            namespace=scope.namespace,
+            memory_type=scope.memory_type,
+            conditions=scope.conditions,
+            limit=limit,
+            offset=offset,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+
+
+def _keyword_hits(scope: _Scope, query: str, *, limit: int, offset: int) -> list[tuple[Memory, float]]:
+    memories = _keyword_matches(scope, query).defer("search_document")[offset : offset + limit]
+    return [(memory, float(memory.rank)) for memory in memories]  # type: ignore[attr-defined]
+
+
+def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
+    """Dense + BM25 fused inside the engine (DBSF over each side's top HYBRID_CANDIDATES):
+    SciFact nDCG@10 0.733, against 0.647 dense, 0.683 BM25 and 0.661 for RRF with PostgreSQL."""
+    store = vector_store_ready()
+    vector = query_vector(text=query)
+    try:
+        return store.search_hybrid(
+            vector,
+            bm25_query(query),
+            tenant=scope.tenant,
+            namespace=scope.namespace,
+            memory_type=scope.memory_type,
+            conditions=scope.conditions,
+            limit=limit,
+            offset=offset,
+            depth=HYBRID_CANDIDATES,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+
+
+def rrf_fuse(rankings: Sequence[Ranked], *, k: int = RRF_K) -> Ranked:
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, (memory_id, _) in enumerate(ranking, start=1):
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def _load_ranked(scope: _Scope, ranked: Ranked) -> list[tuple[Memory, float]]:
+    if not ranked:
+        return []
+    ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
+    # The tenant again: a point is never trusted to name the right tenant on its own.
+    found = {str(m.pk): m for m in Memory.objects.filter(tenant=scope.tenant, pk__in=ids).defer("search_document")}
+    return [(found[memory_id], score) for memory_id, score in ranked if memory_id in found]
+
+
+def memory_similar(*, memory: Memory, limit: int = 10) -> list[tuple[Memory, float]]:
+    """Memories of the same tenant and namespace nearest to this one. Raises VectorStoreError."""
+    store = vector_store_ready()
+    vector = query_vector(text=memory.text)
+    ranked = store.search(vector, tenant=memory.tenant, namespace=memory.namespace, limit=limit + 1)
+    ranked = [(memory_id, score) for memory_id, score in ranked if memory_id != str(memory.pk)][:limit]
+    scope = _Scope(tenant=memory.tenant, namespace=memory.namespace, memory_type=None, conditions=[])
+    return _load_ranked(scope, ranked)

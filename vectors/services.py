@@ -1,0 +1,336 @@
+"""Writes to the vector store: index memories after commit, delete points, repair drift.
+
+PostgreSQL is the truth and `Memory.vector_status` says whether the store agrees. Nothing here
+raises into a request: a failure marks the memories `failed` (with a short reason), and the
+sweep (`reindex --dirty`, the embedded server's sweeper thread) tries again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+
+from memories.models import Memory, VectorStatus
+from vectors import metrics
+from vectors.backend import embedder, get_vector_store
+from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
+from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
+from vectors.sparse import bm25_document
+from vectors.stores import VectorPoint, VectorStore, VectorStoreError
+
+logger = logging.getLogger("soma.vectors")
+
+DEFAULT_BATCH_SIZE = 256
+# Rows updated while we embedded them are indexed again with their new text, at most this often.
+MAX_INDEX_PASSES = 3
+# pg_advisory_lock key shared by reindex, vectors_check --fix and the sweeper ("SOMAREIX").
+MAINTENANCE_LOCK_KEY = 0x534F4D41_52454958
+INDEX_FIELDS = ("id", "tenant", "namespace", "memory_type", "payload", "metadata", "text", "created_at", "updated_at")
+
+
+@dataclass
+class IndexSummary:
+    requested: int = 0
+    indexed: int = 0
+    failed: int = 0
+    # Gone from PostgreSQL before they could be indexed (deleted meanwhile).
+    skipped: int = 0
+    embedded: int = 0  # texts the model ran on; the rest came from the embedding cache
+    errors: list[str] = field(default_factory=list)
+
+    def add(self, other: IndexSummary) -> None:
+        self.requested += other.requested
+        self.indexed += other.indexed
+        self.failed += other.failed
+        self.skipped += other.skipped
+        self.embedded += other.embedded
+        self.errors.extend(error for error in other.errors if error not in self.errors)
+
+
+# --- indexing -------------------------------------------------------------------------------
+
+
+def memory_point(*, memory: Memory, vector: Sequence[float]) -> VectorPoint:
+    return VectorPoint(
+        id=str(memory.pk),
+        vector=vector,
+        tenant=memory.tenant,
+        namespace=memory.namespace,
+        memory_type=memory.memory_type,
+        created_ts=memory.created_at.timestamp(),
+        payload=memory.payload if isinstance(memory.payload, dict) else {},
+        metadata=memory.metadata if isinstance(memory.metadata, dict) else {},
+        sparse=bm25_document(memory.text),
+    )
+
+
+def memories_index(
+    *, ids: Iterable[uuid.UUID | str], batch_size: int = DEFAULT_BATCH_SIZE, release_connection: bool = False
+) -> IndexSummary:
+    """Embed and upsert these memories (one query loads them), then mark them indexed.
+
+    Never raises: a failing embedder or store marks the batch `failed`. `release_connection`
+    returns a pooled database connection to the pool while the model and the store work.
+    """
+    wanted = list(dict.fromkeys(str(memory_id) for memory_id in ids))
+    summary = IndexSummary(requested=len(wanted))
+    for start in range(0, len(wanted), batch_size):
+        chunk = wanted[start : start + batch_size]
+        memories = list(Memory.objects.filter(pk__in=chunk).only(*INDEX_FIELDS))
+        summary.skipped += len(chunk) - len(memories)
+        part = memories_index_loaded(memories=memories, release_connection=release_connection)
+        part.requested = 0
+        summary.add(part)
+    return summary
+
+
+def memories_index_loaded(*, memories: Sequence[Memory], release_connection: bool = False) -> IndexSummary:
+    """Index memories already loaded with INDEX_FIELDS: one embedding call, one upsert, one UPDATE."""
+    summary = IndexSummary(requested=len(memories))
+    pending = list(memories)
+    for _ in range(MAX_INDEX_PASSES):
+        if not pending:
+            break
+        changed = _index_once(pending, summary, release_connection=release_connection)
+        # Edited while we embedded them: the store may hold the old text if our upsert landed
+        # after the editor's own indexing, so index the new version once more.
+        pending = list(Memory.objects.filter(pk__in=changed).only(*INDEX_FIELDS)) if changed else []
+        summary.skipped += len(changed) - len(pending)
+    return summary
+
+
+def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connection: bool) -> list[uuid.UUID]:
+    """Returns the ids whose row changed meanwhile (neither marked indexed nor failed)."""
+    if release_connection:
+        _release_pooled_connection()
+    try:
+        model_name = embedder().model_name
+        store = vector_store_ready()
+        vectors, computed = texts_embed(texts=[memory.text for memory in memories])
+        summary.embedded += computed
+        store.upsert([memory_point(memory=m, vector=v) for m, v in zip(memories, vectors, strict=True)])
+    except Exception as exc:
+        operation = "upsert" if isinstance(exc, VectorStoreError) else "embed"
+        reason = _short_error(exc)
+        metrics.VECTOR_FAILURES.labels(operation=operation).inc()
+        if isinstance(exc, VectorStoreError) and COOLDOWN_MARK not in reason:
+            with contextlib.suppress(Exception):
+                store_cooldown.failed(get_vector_store(), reason)
+        logger.warning("indexing %d memories failed: %s", len(memories), reason)
+        marked = _mark(memories, status=VectorStatus.FAILED, model="", error=reason)
+        summary.failed += len(marked)
+        if reason not in summary.errors:
+            summary.errors.append(reason)
+        return [memory.pk for memory in memories if memory.pk not in marked]
+    metrics.VECTOR_UPSERTS.inc(len(memories))
+    marked = _mark(memories, status=VectorStatus.INDEXED, model=model_name, error="")
+    summary.indexed += len(marked)
+    return [memory.pk for memory in memories if memory.pk not in marked]
+
+
+def _release_pooled_connection() -> None:
+    """Hand the request's pooled connection back while the slow outside work runs.
+
+    After a write commits, the request would otherwise hold its connection through the
+    embedding (~0.3 s per 100 texts per core): 20 concurrent batch writes then exhausted a
+    10-connection pool. The next query takes a connection from the pool again.
+    """
+    pooled = bool(connection.settings_dict.get("OPTIONS", {}).get("pool"))
+    if pooled and not connection.in_atomic_block and connection.connection is not None:
+        connection.close()
+
+
+# Only rows still at the version we embedded: a row edited meanwhile stays pending for its
+# own indexing (or our next pass) instead of being marked with a vector of its old text.
+# SKIP LOCKED, in id order: marking never waits, so it never deadlocks with a writer or another
+# marker; a row it skips is being written (its writer indexes it) or marked (our next pass).
+_MARK_SQL = """
+WITH v(id, updated_at) AS (VALUES {rows}),
+target AS (
+    SELECT m.id FROM memories_memory AS m JOIN v ON m.id = v.id AND m.updated_at = v.updated_at
+    ORDER BY m.id
+    FOR UPDATE OF m SKIP LOCKED
+)
+UPDATE memories_memory AS m
+SET vector_status = %s, vector_model = %s, vector_error = %s
+FROM target
+WHERE m.id = target.id
+RETURNING m.id
+"""
+
+
+def _mark(memories: Sequence[Memory], *, status: str, model: str, error: str) -> set[uuid.UUID]:
+    if not memories:
+        return set()
+    params: list[Any] = []
+    for memory in memories:
+        params.extend([memory.pk, memory.updated_at])
+    params.extend([status, model, error[:500]])
+    rows = ", ".join(["(%s::uuid, %s::timestamptz)"] * len(memories))
+    with connection.cursor() as cursor:
+        cursor.execute(_MARK_SQL.format(rows=rows), params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _short_error(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def points_delete(*, ids: Sequence[uuid.UUID | str]) -> bool:
+    """Remove points; False (logged) when the store fails: `vectors_check --fix` removes orphans."""
+    if not ids:
+        return True
+    try:
+        vector_store_ready().delete([str(memory_id) for memory_id in ids])
+    except Exception as exc:
+        metrics.VECTOR_FAILURES.labels(operation="delete").inc()
+        logger.warning("deleting %d points failed (orphans until vectors_check --fix): %s", len(ids), exc)
+        return False
+    metrics.VECTOR_DELETES.inc(len(ids))
+    return True
+
+
+# --- maintenance: reindex, the sweep --------------------------------------------------------
+
+
+def memories_to_index(*, tenant: str | None = None, namespace: str | None = None, dirty: bool = False) -> Any:
+    # A model change means a new collection and `reindex --recreate`, so dirty = not indexed.
+    queryset = Memory.objects.dirty() if dirty else Memory.objects.all()
+    if tenant is not None:
+        queryset = queryset.filter(tenant=tenant)
+    if namespace is not None:
+        queryset = queryset.filter(namespace=namespace)
+    return queryset
+
+
+def memories_reindex(
+    *,
+    tenant: str | None = None,
+    namespace: str | None = None,
+    dirty: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    progress: Any = None,
+) -> IndexSummary:
+    """Index every memory in scope, `batch_size` per embedding call and upsert.
+
+    `progress(n)` is called after each batch with the number of memories it handled.
+    """
+    summary = IndexSummary()
+    queryset = memories_to_index(tenant=tenant, namespace=namespace, dirty=dirty).only(*INDEX_FIELDS).order_by()
+    batch: list[Memory] = []
+    for memory in queryset.iterator(chunk_size=batch_size):
+        batch.append(memory)
+        if len(batch) >= batch_size:
+            summary.add(memories_index_loaded(memories=batch))
+            if progress is not None:
+                progress(len(batch))
+            batch = []
+    if batch:
+        summary.add(memories_index_loaded(memories=batch))
+        if progress is not None:
+            progress(len(batch))
+    return summary
+
+
+class MaintenanceBusy(Exception):
+    """Another reindex / vectors_check --fix / sweep holds the maintenance lock."""
+
+
+@contextlib.contextmanager
+def maintenance_lock() -> Iterator[None]:
+    """A PostgreSQL session lock, so two maintenance runs (any process, any host) never overlap."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [MAINTENANCE_LOCK_KEY])
+        (acquired,) = cursor.fetchone()
+    if not acquired:
+        raise MaintenanceBusy("another reindex is running")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [MAINTENANCE_LOCK_KEY])
+
+
+def points_recreate() -> None:
+    store = get_vector_store()
+    store.recreate()
+    keys_ensured.discard(store)
+    store_cooldown.clear()
+
+
+@dataclass
+class TenantDrift:
+    tenant: str
+    memories: int = 0
+    points: int = 0
+    missing: list[str] = field(default_factory=list)  # in PostgreSQL, not in the store or not marked indexed
+    orphans: list[str] = field(default_factory=list)  # in the store, not in PostgreSQL
+
+
+def vectors_drift() -> list[TenantDrift]:
+    """Compare PostgreSQL with the store, per tenant. Holds every id in memory (~150 MB per million)."""
+    store = vector_store_ready()
+    model_name = embedder().model_name
+    by_tenant: dict[str, TenantDrift] = {}
+    known: dict[str, str] = {}
+    rows = Memory.objects.order_by().values_list("id", "tenant", "vector_status", "vector_model")
+    indexed: set[str] = set()
+    for memory_id, tenant, status, model in rows.iterator(chunk_size=5000):
+        key = str(memory_id)
+        known[key] = tenant
+        drift = by_tenant.setdefault(tenant, TenantDrift(tenant=tenant))
+        drift.memories += 1
+        if status == VectorStatus.INDEXED and model == model_name:
+            indexed.add(key)
+    in_store: set[str] = set()
+    for point_id in store.iter_ids():
+        in_store.add(point_id)
+        owner = known.get(point_id)
+        if owner is None:
+            by_tenant.setdefault("", TenantDrift(tenant="")).orphans.append(point_id)
+        else:
+            by_tenant[owner].points += 1
+    for key, owner in known.items():
+        if key not in in_store or key not in indexed:
+            by_tenant[owner].missing.append(key)
+    if "" in by_tenant:
+        _attribute_orphans(store, by_tenant)
+    return sorted(by_tenant.values(), key=lambda drift: drift.tenant)
+
+
+def _attribute_orphans(store: VectorStore, by_tenant: dict[str, TenantDrift]) -> None:
+    """Orphans carry their tenant only in the store: ask per known tenant, the rest stay unnamed."""
+    unnamed = by_tenant[""]
+    orphans = set(unnamed.orphans)
+    for tenant, drift in by_tenant.items():
+        if tenant and orphans:
+            mine = [point_id for point_id in store.iter_ids(tenant=tenant) if point_id in orphans]
+            drift.orphans.extend(mine)
+            drift.points += len(mine)
+            orphans.difference_update(mine)
+    unnamed.orphans = sorted(orphans)
+    unnamed.points = len(orphans)
+    if not orphans:
+        del by_tenant[""]
+
+
+def vectors_fix(*, drift: Sequence[TenantDrift], batch_size: int = DEFAULT_BATCH_SIZE) -> IndexSummary:
+    """Index the missing memories and delete the orphan points. Raises VectorStoreError on a delete failure."""
+    summary = IndexSummary()
+    missing = [memory_id for tenant in drift for memory_id in tenant.missing]
+    orphans = [point_id for tenant in drift for point_id in tenant.orphans]
+    if missing:
+        summary.add(memories_index(ids=missing, batch_size=batch_size))
+    store = vector_store_ready()
+    for start in range(0, len(orphans), 1000):
+        chunk = orphans[start : start + 1000]
+        store.delete(chunk)
+        metrics.VECTOR_DELETES.inc(len(chunk))
+    return summary

@@ -1,0 +1,66 @@
+"""Keep the vector store in step with PostgreSQL, after each commit.
+
+Thin glue: a receiver only schedules work with `transaction.on_commit`. The work itself never
+raises (a failure marks the memories `failed`), and `vector_status` plus the sweep
+(`reindex --dirty`) repair whatever a crash between commit and indexing left pending, as well
+as rows changed by `QuerySet.update()` / raw SQL, which send no signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from memories.models import Memory
+from memories.signals import memories_upserted
+
+logger = logging.getLogger("soma.vectors")
+
+# Saves that only record the vector state must not index again (they are the indexing's own).
+_STATE_FIELDS = frozenset({"vector_status", "vector_model", "vector_error"})
+
+
+def _index_after_commit(ids: Sequence[uuid.UUID]) -> None:
+    from vectors.services import memories_index
+
+    ids = list(ids)
+    # robust: an exception is logged, never raised into the request that already committed.
+    transaction.on_commit(lambda: memories_index(ids=ids, release_connection=True), robust=True)
+
+
+@receiver(memories_upserted, dispatch_uid="vectors_index_upserted")
+def index_upserted(sender: Any, ids: Sequence[uuid.UUID] = (), **kwargs: Any) -> None:
+    try:
+        if ids:
+            _index_after_commit(ids)
+    except Exception:
+        logger.exception("could not schedule indexing; the sweep will pick the memories up")
+
+
+@receiver(post_save, sender=Memory, dispatch_uid="vectors_index_saved")
+def index_saved(
+    sender: Any, instance: Memory, raw: bool = False, update_fields: frozenset[str] | None = None, **kwargs: Any
+) -> None:
+    if raw or (update_fields is not None and set(update_fields) <= _STATE_FIELDS):
+        return
+    try:
+        _index_after_commit([instance.pk])
+    except Exception:
+        logger.exception("could not schedule indexing; the sweep will pick the memory up")
+
+
+@receiver(post_delete, sender=Memory, dispatch_uid="vectors_delete_point")
+def delete_point(sender: Any, instance: Memory, **kwargs: Any) -> None:
+    from vectors.services import points_delete
+
+    memory_id = instance.pk
+    try:
+        transaction.on_commit(lambda: points_delete(ids=[memory_id]), robust=True)
+    except Exception:
+        logger.exception("could not schedule the point's deletion; vectors_check --fix removes orphans")

@@ -1,0 +1,59 @@
+"""The embedded server's own `reindex --dirty`, every SOMA_REINDEX_INTERVAL seconds.
+
+In embedded mode one process owns the vector store's folder, so a cron job cannot run the
+command while the server is up: this thread does it in-process. With QDRANT_URL, schedule
+`manage.py reindex --dirty` instead (the Helm CronJob).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from django.db import close_old_connections, connection
+
+from vectors.services import IndexSummary, MaintenanceBusy, maintenance_lock, memories_reindex
+
+logger = logging.getLogger("soma.vectors")
+
+
+def sweep_once() -> IndexSummary | None:
+    """One pass over the dirty memories; None when another maintenance run holds the lock."""
+    try:
+        with maintenance_lock():
+            return memories_reindex(dirty=True)
+    except MaintenanceBusy:
+        return None
+
+
+class Sweeper:
+    def __init__(self, *, interval: float) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="soma-vector-sweeper", daemon=True)
+
+    def start(self) -> Sweeper:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                summary = sweep_once()
+                if summary is not None and (summary.indexed or summary.failed):
+                    logger.info("vector sweep: %d indexed, %d failed", summary.indexed, summary.failed)
+            except Exception:
+                # The database may be down for a while: log, and try at the next interval.
+                logger.exception("vector sweep failed")
+            finally:
+                # This thread's own connection: never keep one open across a long wait.
+                close_old_connections()
+                connection.close()
+
+
+def sweeper_start(*, interval: float) -> Sweeper | None:
+    return Sweeper(interval=interval).start() if interval > 0 else None

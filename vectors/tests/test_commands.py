@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+from django.test import override_settings
+
+from memories.models import Memory, VectorStatus
+from memories.services import MemoryDraft, memory_batch_upsert
+from vectors.backend import reset_vector_store
+from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
+from vectors.stores import EdgeStore, VectorStore
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(*texts: str, tenant: str = "default", namespace: str = "default") -> list[Memory]:
+    drafts = [MemoryDraft(payload={"content": text}, namespace=namespace) for text in texts]
+    ids = [result.memory_id for result in memory_batch_upsert(tenant=tenant, drafts=drafts)]
+    return [Memory.objects.get(pk=memory_id) for memory_id in ids]
+
+
+def run(name: str, *args: str) -> tuple[str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    call_command(name, *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def statuses() -> dict[str, str]:
+    return dict(Memory.objects.values_list("text", "vector_status"))
+
+
+def test_reindex_indexes_everything_with_a_progress_bar_and_a_summary(vector_store: VectorStore):
+    stored("One.", "Two.", "Three.", tenant="a")
+    stored("Four.", tenant="b")
+
+    out, err = run("reindex", "--batch-size", "2")
+
+    assert out.startswith("Reindexed all memories: 4 indexed, 0 failed, 0 gone meanwhile, 4 embedded")
+    assert "reindex: 100%" in err and "4/4" in err
+    assert set(statuses().values()) == {"indexed"}
+    assert vector_store.count() == 4
+
+
+def test_reindex_narrows_to_a_tenant_a_namespace_or_the_dirty(vector_store: VectorStore):
+    stored("A default.", tenant="a")
+    stored("A other.", tenant="a", namespace="other")
+    clean = stored("B indexed.", tenant="b")[0]
+    memories_index(ids=[clean.pk])
+    stored("B pending.", tenant="b")
+
+    run("reindex", "--tenant", "a", "--namespace", "other")
+    assert statuses() == {
+        "A default.": "pending",
+        "A other.": "indexed",
+        "B indexed.": "indexed",
+        "B pending.": "pending",
+    }
+
+    out, _ = run("reindex", "--dirty")
+    assert out.startswith("Reindexed dirty only: 2 indexed")
+    assert set(statuses().values()) == {"indexed"}
+
+
+def test_reindex_dry_run_counts_and_writes_nothing(vector_store: VectorStore):
+    stored("One.", "Two.")
+
+    out, _ = run("reindex", "--dirty", "--dry-run")
+
+    assert out.strip() == "Dry run: would index 2 memories (dirty only)."
+    assert set(statuses().values()) == {"pending"}
+    assert vector_store.count() == 0
+
+
+def test_reindex_recreate_drops_orphans_and_rebuilds(vector_store: VectorStore):
+    kept, gone = stored("Kept.", "Gone.")
+    memories_index(ids=[kept.pk, gone.pk])
+    Memory.objects.filter(pk=gone.pk)._raw_delete(connection.alias)
+
+    run("reindex", "--recreate")
+
+    assert list(vector_store.iter_ids()) == [str(kept.pk)]
+
+
+def test_reindex_refuses_recreate_with_a_scope(vector_store: VectorStore):
+    with pytest.raises(CommandError, match="cannot be combined"):
+        run("reindex", "--recreate", "--tenant", "a")
+
+
+def test_reindex_exits_non_zero_when_memories_fail(vector_store: VectorStore, tmp_path: Path):
+    stored("One.")
+
+    with override_settings(SOMA_EMBEDDING_MODEL_DIR=str(tmp_path)), pytest.raises(CommandError) as failure:
+        run("reindex")
+
+    assert str(failure.value).startswith("Reindexed all memories: 0 indexed, 1 failed")
+    assert "First error: embedding model file not found" in str(failure.value)
+    assert set(statuses().values()) == {"failed"}
+
+
+def test_reindex_with_the_store_down_fails_before_writing(store_down: Callable[[], VectorStore]):
+    stored("One.")
+    store_down()
+
+    with pytest.raises(CommandError, match=r"The vector store is unavailable: .*Connection refused"):
+        run("reindex")
+
+    assert set(statuses().values()) == {"pending"}
+
+
+def test_a_second_reindex_waits_for_none_and_fails(vector_store: VectorStore):
+    stored("One.")
+    db = connection.settings_dict
+    other = psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"], autocommit=True
+    )
+    try:
+        other.execute("SELECT pg_advisory_lock(%s)", [MAINTENANCE_LOCK_KEY])
+
+        with pytest.raises(CommandError, match="another reindex is running"):
+            run("reindex")
+        with pytest.raises(CommandError, match="another reindex is running"):
+            run("vectors_check", "--fix")
+    finally:
+        other.close()
+    assert set(statuses().values()) == {"pending"}
+
+
+def test_a_locked_embedded_store_gives_a_clear_error(tmp_path: Path, vector_store: VectorStore):
+    # Given a running server holding the embedded store's folder
+    holder = EdgeStore(tmp_path / "data" / "qdrant")
+    holder.ensure_collection()
+    reset_vector_store(None)
+    try:
+        with override_settings(SOMA_VECTOR_STORE="edge", SOMA_DATA_DIR=tmp_path / "data"):
+            # When reindex and vectors_check try to open it, they say what to do
+            for command in ("reindex", "vectors_check"):
+                with pytest.raises(CommandError, match=r"locked by a running server.*Stop the server.*QDRANT_URL"):
+                    run(command)
+    finally:
+        holder.close()
+        reset_vector_store(None)
+
+
+def test_vectors_check_reports_no_drift(vector_store: VectorStore):
+    memories_index(ids=[memory.pk for memory in stored("One.", "Two.")])
+
+    out, _ = run("vectors_check")
+
+    assert "No drift" in out
+    assert "default                          2         2        0        0" in out
+
+
+def test_vectors_check_finds_drift_and_exits_non_zero(vector_store: VectorStore):
+    indexed, gone = stored("Indexed.", "Gone.")
+    pending = stored("Pending.")[0]
+    memories_index(ids=[indexed.pk, gone.pk])
+    Memory.objects.filter(pk=gone.pk)._raw_delete(connection.alias)
+    out = io.StringIO()
+
+    with pytest.raises(CommandError, match="Drift: 1 memories missing from the vector store, 1 orphan points"):
+        call_command("vectors_check", stdout=out)
+
+    assert f"missing: {pending.pk}" in out.getvalue()
+    assert f"orphan: {gone.pk}" in out.getvalue()
+    assert vector_store.count() == 2
+    assert Memory.objects.get(pk=pending.pk).vector_status == VectorStatus.PENDING
+
+
+def test_vectors_check_fix_repairs_both_directions(vector_store: VectorStore):
+    indexed, gone = stored("Indexed.", "Gone.")
+    pending = stored("Pending.")[0]
+    memories_index(ids=[indexed.pk, gone.pk])
+    Memory.objects.filter(pk=gone.pk)._raw_delete(connection.alias)
+    vector_store.delete([str(uuid.uuid4())])  # deleting an unknown id is harmless
+
+    out, _ = run("vectors_check", "--fix")
+
+    assert "Fixed: 1 memories indexed, 1 orphan points deleted; no drift left." in out
+    assert sorted(vector_store.iter_ids()) == sorted([str(indexed.pk), str(pending.pk)])
+    assert "No drift" in run("vectors_check")[0]
+
+
+def test_vectors_check_with_the_store_down_fails_clearly(store_down: Callable[[], VectorStore]):
+    store_down()
+
+    with pytest.raises(CommandError, match="The vector store is unavailable"):
+        run("vectors_check")
+
+
+def test_the_sweeper_thread_repairs_dirty_memories(vector_store: VectorStore, transactional_db: Any):
+    from vectors.sweeper import Sweeper
+
+    # Given a memory left failed (committed: the sweeper thread has its own connection)
+    memory = stored("Swept.")[0]
+    Memory.objects.filter(pk=memory.pk).update(vector_status=VectorStatus.FAILED, vector_error="boom")
+    vector_store.delete([str(memory.pk)])
+
+    # When the sweeper runs
+    sweeper = Sweeper(interval=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while Memory.objects.get(pk=memory.pk).vector_status != VectorStatus.INDEXED and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        sweeper.stop()
+
+    # Then it is indexed again
+    assert statuses() == {"Swept.": "indexed"}
+    assert list(vector_store.iter_ids()) == [str(memory.pk)]

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db.models.signals import post_save
+from django.test import override_settings
+
+from memories.models import Memory, VectorStatus
+from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update, memory_upsert
+from vectors import metrics
+from vectors.backend import reset_vector_store
+from vectors.selectors import memory_search
+from vectors.stores import EdgeStore, VectorPoint, VectorStore
+
+pytestmark = pytest.mark.django_db
+
+
+def top(query: str, **scope: Any) -> list[str]:
+    return [memory.text for memory, _ in memory_search(tenant="default", query=query, top_k=3, **scope).hits]
+
+
+def test_a_new_memory_is_indexed_after_commit(vector_store: VectorStore, django_capture_on_commit_callbacks: Any):
+    # Given a memory written in a transaction
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        memory, _ = memory_upsert(
+            tenant="default", draft=MemoryDraft(payload={"content": "Penguins huddle for warmth."})
+        )
+
+        # Then nothing reaches the store before the commit
+        assert Memory.objects.get(pk=memory.pk).vector_status == VectorStatus.PENDING
+        assert vector_store.count(tenant="default") == 0
+
+    # When the transaction commits
+    for callback in callbacks:
+        callback()
+
+    # Then its point exists and the row says so
+    memory.refresh_from_db()
+    assert (memory.vector_status, memory.vector_model, memory.vector_error) == ("indexed", "all-MiniLM-L6-v2", "")
+    assert list(vector_store.iter_ids(tenant="default")) == [str(memory.pk)]
+    assert top("birds keeping warm together") == ["Penguins huddle for warmth."]
+
+
+class CountingEdgeStore(EdgeStore):
+    """The real embedded store, counting the upsert calls it receives."""
+
+    upsert_calls: list[int]
+
+    def upsert(self, points: Sequence[VectorPoint]) -> None:
+        self.upsert_calls.append(len(points))
+        super().upsert(points)
+
+
+def test_a_batch_is_embedded_and_upserted_in_batches(
+    tmp_path: Path, django_capture_on_commit_callbacks: Any, edge_store: VectorStore
+):
+    store = CountingEdgeStore(tmp_path / "counting")
+    store.upsert_calls = []
+    reset_vector_store(store)
+    drafts = [MemoryDraft(payload={"content": f"Fact number {i} about rivers."}) for i in range(300)]
+    embeddings = metrics.EMBEDDINGS._value.get()
+    batches = metrics.EMBED_SECONDS._sum.get(), sum(bucket.get() for bucket in metrics.EMBED_SECONDS._buckets)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        results = memory_batch_upsert(tenant="default", drafts=drafts)
+
+    assert store.upsert_calls == [256, 44]
+    assert metrics.EMBEDDINGS._value.get() - embeddings == 300
+    assert sum(bucket.get() for bucket in metrics.EMBED_SECONDS._buckets) - batches[1] == 2
+    assert Memory.objects.filter(vector_status=VectorStatus.INDEXED).count() == 300
+    assert store.count(tenant="default") == len(results) == 300
+
+
+def test_changing_the_text_re_embeds(vector_store: VectorStore, django_capture_on_commit_callbacks: Any):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, _ = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "The cat sat on the mat."}))
+        memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "A kitten sleeps on the rug."}))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        memory_update(memory=memory, text="Quarterly revenue grew by twelve percent.")
+
+    memory.refresh_from_db()
+    assert memory.vector_status == VectorStatus.INDEXED
+    assert top("company earnings went up")[0] == "Quarterly revenue grew by twelve percent."
+    assert top("a cat on a mat")[0] == "A kitten sleeps on the rug."
+
+
+def test_moving_a_memory_updates_its_filter_fields(vector_store: VectorStore, django_capture_on_commit_callbacks: Any):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, _ = memory_upsert(
+            tenant="default", draft=MemoryDraft(payload={"content": "Bees dance to share routes."})
+        )
+    with django_capture_on_commit_callbacks(execute=True):
+        memory_update(memory=memory, memory_type="semantic", metadata={"topic": "insects"})
+
+    assert top("bees", memory_type="semantic") == ["Bees dance to share routes."]
+    assert top("bees", memory_type="episodic") == []
+
+
+def test_a_deleted_memory_leaves_the_store(vector_store: VectorStore, django_capture_on_commit_callbacks: Any):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, _ = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "Owls hunt at night."}))
+    deletes = metrics.VECTOR_DELETES._value.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        memory_delete(memory=memory)
+
+    assert vector_store.count(tenant="default") == 0
+    assert top("owls") == []
+    assert metrics.VECTOR_DELETES._value.get() == deletes + 1
+
+
+def test_raw_saves_and_state_only_saves_schedule_nothing(
+    vector_store: VectorStore, django_capture_on_commit_callbacks: Any
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, _ = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "Moles dig tunnels."}))
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        post_save.send(sender=Memory, instance=memory, created=False, raw=True, update_fields=None)
+        memory.vector_error = "x"
+        memory.save(update_fields=["vector_status", "vector_error"])
+
+    assert callbacks == []
+
+
+def test_an_embedder_failure_marks_the_memory_failed_and_the_write_succeeds(
+    vector_store: VectorStore, django_capture_on_commit_callbacks: Any, tmp_path: Path
+):
+    # Given a model folder without a model: the embedder cannot load
+    with override_settings(SOMA_EMBEDDING_MODEL_DIR=str(tmp_path)), django_capture_on_commit_callbacks(execute=True):
+        memory, created = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "Frogs croak."}))
+
+    memory.refresh_from_db()
+    assert created is True
+    assert memory.vector_status == VectorStatus.FAILED
+    assert memory.vector_error.startswith("embedding model file not found")
+    assert vector_store.count(tenant="default") == 0
+
+
+def test_a_store_failure_marks_the_memory_failed(
+    django_capture_on_commit_callbacks: Any, store_down: Callable[[], VectorStore]
+):
+    store_down()
+    failures = metrics.VECTOR_FAILURES.labels(operation="upsert")._value.get()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, _ = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "Newts regrow limbs."}))
+
+    memory.refresh_from_db()
+    assert memory.vector_status == VectorStatus.FAILED
+    assert "Connection refused" in memory.vector_error
+    assert metrics.VECTOR_FAILURES.labels(operation="upsert")._value.get() == failures + 1

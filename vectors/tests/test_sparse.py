@@ -1,0 +1,199 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from vectors.sparse import SparseTerms, bm25_document, bm25_documents, bm25_query
+from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore
+
+DIM = 384
+
+
+@dataclass(frozen=True)
+class Cond:
+    key: str
+    op: str
+    value: Any
+
+
+def unit(seed: int) -> np.ndarray:
+    vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def doc(seed: int, text: str, *, tenant: str = "acme", payload: dict[str, Any] | None = None) -> VectorPoint:
+    return VectorPoint(
+        id=str(uuid.UUID(int=seed + 1)),
+        vector=unit(seed),
+        tenant=tenant,
+        namespace="default",
+        memory_type="episodic",
+        created_ts=0.0,
+        payload=payload or {},
+        sparse=bm25_document(text),
+    )
+
+
+def pid(seed: int) -> str:
+    return str(uuid.UUID(int=seed + 1))
+
+
+@pytest.fixture(params=["edge", "client"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    made: VectorStore = EdgeStore(tmp_path / "qdrant") if request.param == "edge" else ClientStore(location=":memory:")
+    made.ensure_collection()
+    yield made
+    made.close()
+
+
+# --- the encoder ------------------------------------------------------------------
+
+
+def test_stemming_maps_inflections_to_one_term() -> None:
+    # Given two inflections of the same word
+    # When both are encoded as queries
+    # Then they hit the same term id
+    assert bm25_query("running").indices == bm25_query("runs").indices
+    assert len(bm25_query("running")) == 1
+
+
+def test_stopwords_and_case_are_dropped() -> None:
+    assert bm25_query("The AND of") == SparseTerms(indices=(), values=())
+    assert not bm25_query("the of and")
+    assert bm25_query("Protein").indices == bm25_query("protein").indices
+
+
+def test_query_weights_are_one_per_distinct_term() -> None:
+    terms = bm25_query("insulin insulin resistance")
+    assert len(terms) == 2
+    assert terms.values == (1.0, 1.0)
+
+
+def test_document_weights_saturate_with_term_frequency() -> None:
+    # Given one word repeated once, twice and ten times in documents of equal length
+    once = bm25_document("insulin a b c d e f g h i j")
+    twice = bm25_document("insulin insulin b c d e f g h i j")
+    many = bm25_document(" ".join(["insulin"] * 10) + " a b")
+    term = bm25_query("insulin").indices[0]
+
+    def weight(terms: SparseTerms) -> float:
+        return terms.values[terms.indices.index(term)]
+
+    # Then the weight grows with frequency but stays below k1 + 1 = 2.2
+    assert weight(once) < weight(twice) < weight(many) < 2.2
+
+
+def test_term_ids_are_stable_across_processes() -> None:
+    # Given a term id computed here and one in a fresh interpreter
+    code = "from vectors.sparse import bm25_query; print(bm25_query('mitochondria').indices[0])"
+    root = Path(__file__).resolve().parents[2]
+    other = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    # Then they are equal: no vocabulary table is needed
+    assert int(other.stdout.strip()) == bm25_query("mitochondria").indices[0]
+
+
+def test_batch_encoding_equals_one_by_one() -> None:
+    texts = ["Vitamin D deficiency", "", "the"]
+    assert bm25_documents(texts) == [bm25_document(t) for t in texts]
+
+
+# --- both stores -----------------------------------------------------------------
+
+CORPUS = [
+    "Insulin resistance in skeletal muscle precedes type 2 diabetes.",
+    "Vitamin D supplementation and bone density in elderly women.",
+    "Tumor suppressor p53 regulates apoptosis after DNA damage.",
+    "Diabetes prevalence rose in young adults; diabetes care lags.",
+]
+
+
+def test_sparse_search_ranks_rare_terms_higher(store: VectorStore) -> None:
+    # Given four documents, two of which mention diabetes
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    # When searching for a rare word plus a common one
+    hits = store.search_sparse(bm25_query("apoptosis diabetes"), tenant="acme", limit=10)
+    # Then only matching documents come back, the rare-term match first (IDF from the engine)
+    ids = [hit_id for hit_id, _ in hits]
+    assert ids[0] == pid(2)
+    assert set(ids) == {pid(0), pid(2), pid(3)}
+    assert all(score > 0 for _, score in hits)
+
+
+def test_sparse_search_stems_the_query(store: VectorStore) -> None:
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    hits = store.search_sparse(bm25_query("supplements for elderly woman"), tenant="acme", limit=3)
+    assert [hit_id for hit_id, _ in hits] == [pid(1)]
+
+
+def test_sparse_search_respects_tenant_and_filters(store: VectorStore) -> None:
+    # Given the same text in two tenants and under two payload values
+    store.upsert(
+        [
+            doc(0, "p53 apoptosis", tenant="acme", payload={"lab": "x"}),
+            doc(1, "p53 apoptosis", tenant="acme", payload={"lab": "y"}),
+            doc(2, "p53 apoptosis", tenant="other", payload={"lab": "x"}),
+        ]
+    )
+    terms = bm25_query("apoptosis")
+    # Then the other tenant's point never appears and the filter runs before ranking
+    assert {h for h, _ in store.search_sparse(terms, tenant="acme", limit=10)} == {pid(0), pid(1)}
+    hits = store.search_sparse(terms, tenant="acme", conditions=[Cond("lab", "eq", "y")], limit=1)
+    assert [h for h, _ in hits] == [pid(1)]
+
+
+def test_empty_query_finds_nothing_lexically(store: VectorStore) -> None:
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    assert store.search_sparse(bm25_query("the of"), tenant="acme") == []
+
+
+def test_hybrid_finds_both_the_lexical_and_the_dense_match(store: VectorStore) -> None:
+    # Given one document only the words match and another only the vector matches
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    query_vector = unit(1)  # the vitamin D document's vector
+    terms = bm25_query("apoptosis")  # only the p53 document's words
+    # When searching both ways at once
+    hits = store.search_hybrid(query_vector, terms, tenant="acme", limit=2)
+    # Then both appear, fused by reciprocal rank
+    assert {h for h, _ in hits} == {pid(1), pid(2)}
+    assert hits[0][1] >= hits[1][1] > 0
+
+
+def test_hybrid_with_no_terms_is_the_dense_search(store: VectorStore) -> None:
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    dense = store.search(unit(3), tenant="acme", limit=4)
+    assert store.search_hybrid(unit(3), bm25_query("the"), tenant="acme", limit=4) == dense
+
+
+def test_hybrid_pages_and_honours_the_tenant(store: VectorStore) -> None:
+    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)] + [doc(9, CORPUS[0], tenant="other")])
+    terms = bm25_query("insulin diabetes")
+    first = store.search_hybrid(unit(0), terms, tenant="acme", limit=2)
+    second = store.search_hybrid(unit(0), terms, tenant="acme", limit=2, offset=2)
+    everything = store.search_hybrid(unit(0), terms, tenant="acme", limit=10)
+    assert [h for h, _ in first + second] == [h for h, _ in everything][:4]
+    assert pid(9) not in {h for h, _ in everything}
+
+
+def test_points_without_sparse_vector_stay_dense_searchable(store: VectorStore) -> None:
+    # Given a point upserted with no sparse vector (e.g. an empty text)
+    plain = VectorPoint(pid(5), unit(5), "acme", "default", "episodic", 0.0)
+    store.upsert([plain, doc(0, CORPUS[0])])
+    # Then it is found by vector and by hybrid search, never by keyword search
+    assert store.search(unit(5), tenant="acme", limit=1)[0][0] == pid(5)
+    assert store.search_hybrid(unit(5), bm25_query("insulin"), tenant="acme", limit=2)[0][0] in {pid(5), pid(0)}
+    assert [h for h, _ in store.search_sparse(bm25_query("insulin"), tenant="acme")] == [pid(0)]
+
+
+def test_updating_the_text_replaces_the_sparse_vector(store: VectorStore) -> None:
+    store.upsert([doc(0, "insulin resistance"), doc(1, "vitamin d")])
+    store.upsert([doc(0, "apoptosis")])
+    assert store.search_sparse(bm25_query("insulin"), tenant="acme") == []
+    assert [h for h, _ in store.search_sparse(bm25_query("apoptosis"), tenant="acme")] == [pid(0)]
