@@ -104,7 +104,7 @@ ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
     updated_at = EXCLUDED.updated_at,
     vector_status = 'pending',
     vector_error = ''
-RETURNING id, coord_key, (xmax = 0) AS inserted
+RETURNING id, namespace, coord_key, (xmax = 0) AS inserted
 """
 _ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
 _UPSERT_CHUNK = 500
@@ -125,7 +125,14 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                     ]
                 )
             cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
-            results.extend(UpsertResult(memory_id=r[0], coord=r[1], created=bool(r[2])) for r in cursor.fetchall())
+            # RETURNING order is not promised: match rows by coordinate (or by id without one).
+            returned = {}
+            for memory_id, namespace, coord_key, inserted in cursor.fetchall():
+                key = (namespace, coord_key) if coord_key is not None else memory_id
+                returned[key] = UpsertResult(memory_id=memory_id, coord=coord_key, created=bool(inserted))
+            for row in chunk:
+                key = (row["namespace"], row["coord_key"]) if row["coord_key"] is not None else row["id"]
+                results.append(returned[key])
     return results
 
 
@@ -161,6 +168,9 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
         row for index, row in enumerate(rows)
         if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
     ]
+    # One lock order for every batch: two batches over the same coordinates in different
+    # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
+    unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
     with transaction.atomic():
         stored = _upsert_rows(unique_rows)
         memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored])
