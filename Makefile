@@ -36,5 +36,9 @@ test: lint typecheck pytest
 bench: install
 	$(PY) bench/bench_api.py
 
+# make test already fuzzes every operation (~2,400 cases); this runs a longer campaign.
+fuzz: install
+	SOMA_FUZZ_EXAMPLES=$${SOMA_FUZZ_EXAMPLES:-500} SOMA_FUZZ_BUDGET=1200 $(VENV)/bin/pytest reliability/tests/test_fuzz.py -s
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,255 @@
+"""Export and import of memories and their links as JSON Lines.
+
+One JSON object per line: a header, every memory (oldest first per tenant), then every link.
+Import is idempotent: a memory whose id or coordinate already exists, and a link whose
+(source, target, type) already exists, is left as it is, so re-importing changes nothing and an
+interrupted import can simply be run again. Imported memories are `pending` for the vector
+index: `manage.py reindex --dirty` embeds them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection, transaction
+
+from graph.models import LINK_TYPE_RE, Link
+from memories.coordinates import parse_coordinate
+from memories.errors import InvalidInput
+from memories.models import Memory, MemoryType
+from memories.services import validate_name
+
+FORMAT = "soma-memories"
+VERSION = 1
+IMPORT_BATCH = 1000
+
+_MEMORY_FIELDS = (
+    "id",
+    "tenant",
+    "namespace",
+    "coordinate",
+    "memory_type",
+    "payload",
+    "text",
+    "metadata",
+    "importance",
+    "created_at",
+    "updated_at",
+)
+_LINK_FIELDS = ("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at")
+
+
+@dataclass
+class ImportSummary:
+    memories_created: int = 0
+    memories_skipped: int = 0
+    links_created: int = 0
+    links_skipped: int = 0
+    lines: int = 0
+
+
+class ImportFormatError(InvalidInput):
+    def __init__(self, line: int, detail: str) -> None:
+        super().__init__(f"line {line}: {detail}", "invalid_import_record")
+
+
+def export_count(*, tenant: str | None = None) -> int:
+    memories = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
+    links = Link.objects.all() if tenant is None else Link.objects.for_tenant(tenant)
+    return memories.count() + links.count()
+
+
+def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
+    """Stream every memory, then every link (server-side cursors: memory use stays flat)."""
+    yield {"type": "header", "format": FORMAT, "version": VERSION, "tenant": tenant}
+    memories = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
+    for row in memories.order_by("tenant", "created_at", "id").values_list(*_MEMORY_FIELDS).iterator(chunk_size):
+        record = dict(zip(_MEMORY_FIELDS, row, strict=True))
+        record["id"] = str(record["id"])
+        record["created_at"] = record["created_at"].isoformat()
+        record["updated_at"] = record["updated_at"].isoformat()
+        yield {"type": "memory", **record}
+    links = Link.objects.all() if tenant is None else Link.objects.for_tenant(tenant)
+    for row in links.order_by("tenant", "created_at", "id").values_list(*_LINK_FIELDS).iterator(chunk_size):
+        record = dict(zip(_LINK_FIELDS, row, strict=True))
+        yield {
+            "type": "link",
+            "tenant": record["tenant"],
+            "source": str(record["source_id"]),
+            "target": str(record["target_id"]),
+            "link_type": record["link_type"],
+            "strength": record["strength"],
+            "metadata": record["metadata"],
+            "created_at": record["created_at"].isoformat(),
+        }
+
+
+def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            raise ImportFormatError(number, "not a JSON object") from None
+        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "link"}:
+            raise ImportFormatError(number, "expected an object whose type is header, memory or link")
+        if record["type"] == "header" and (record.get("format") != FORMAT or record.get("version") != VERSION):
+            raise ImportFormatError(number, f"not a {FORMAT} v{VERSION} export")
+        yield number, record
+
+
+def records_import(
+    *, records: Iterable[tuple[int, dict[str, Any]]], tenant: str | None = None, dry_run: bool = False
+) -> ImportSummary:
+    """Store memory and link records, in batches of IMPORT_BATCH, each batch in one transaction."""
+    summary = ImportSummary()
+    memories: list[tuple[Any, ...]] = []
+    links: list[tuple[Any, ...]] = []
+    links_started = False
+    for number, record in records:
+        summary.lines += 1
+        if record["type"] == "header" or (tenant is not None and record.get("tenant") != tenant):
+            continue
+        if record["type"] == "memory":
+            memories.append(_memory_row(number, record))
+            if len(memories) >= IMPORT_BATCH:
+                _flush_memories(memories, summary, dry_run=dry_run)
+        else:
+            if memories:  # links need their ends: memories before them in the file are stored first
+                _flush_memories(memories, summary, dry_run=dry_run)
+            if not links_started:
+                links_started = True
+                if summary.memories_created and not dry_run:
+                    # Without fresh statistics on a just-filled table the planner joins each link
+                    # batch by sequential scans (1.5 s per 1,000 links at 100k memories, not 30 ms).
+                    with connection.cursor() as cursor:
+                        cursor.execute("ANALYZE memories_memory")
+            links.append(_link_row(number, record))
+            if len(links) >= IMPORT_BATCH:
+                _flush_links(links, summary, dry_run=dry_run)
+    _flush_memories(memories, summary, dry_run=dry_run)
+    _flush_links(links, summary, dry_run=dry_run)
+    return summary
+
+
+def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        memory_id = uuid.UUID(str(record["id"]))
+        tenant = validate_name(record["tenant"], what="tenant")
+        namespace = validate_name(record.get("namespace", "default"), what="namespace")
+        coordinate = parse_coordinate(record["coordinate"]) if record.get("coordinate") is not None else None
+        memory_type = record.get("memory_type", MemoryType.EPISODIC)
+        if memory_type not in MemoryType.values:
+            raise ImportFormatError(number, f"memory_type {str(memory_type)[:20]!r} is not episodic or semantic")
+        payload, metadata = record["payload"], record.get("metadata", {})
+        if not isinstance(payload, dict) or not isinstance(metadata, dict):
+            raise ImportFormatError(number, "payload and metadata must be objects")
+        importance = float(record.get("importance", 0.0))
+        if not 0.0 <= importance <= 1.0:
+            raise ImportFormatError(number, "importance must be between 0 and 1")
+        text = record.get("text", "")
+        if not isinstance(text, str):
+            raise ImportFormatError(number, "text must be a string")
+        created_at = datetime.fromisoformat(record["created_at"])
+        updated_at = datetime.fromisoformat(record.get("updated_at", record["created_at"]))
+    except ImportFormatError:
+        raise
+    except InvalidInput as exc:
+        raise ImportFormatError(number, str(exc.detail)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportFormatError(number, f"bad memory record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    return (
+        memory_id, tenant, namespace,
+        list(coordinate.values) if coordinate else None, coordinate.key if coordinate else None,
+        memory_type, json.dumps(payload), text, json.dumps(metadata), importance, created_at, updated_at,
+    )  # fmt: skip
+
+
+def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        tenant = validate_name(record["tenant"], what="tenant")
+        source, target = uuid.UUID(str(record["source"])), uuid.UUID(str(record["target"]))
+        link_type = record.get("link_type", "related")
+        strength = float(record.get("strength", 1.0))
+        metadata = record.get("metadata", {})
+        created_at = datetime.fromisoformat(record["created_at"])
+    except InvalidInput as exc:
+        raise ImportFormatError(number, str(exc.detail)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportFormatError(number, f"bad link record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    if not isinstance(link_type, str) or not LINK_TYPE_RE.match(link_type):
+        raise ImportFormatError(number, "link_type must be 1-64 characters of [A-Za-z0-9_.:-]")
+    if source == target or not math.isfinite(strength) or not isinstance(metadata, dict):
+        raise ImportFormatError(number, "a link needs two different ends, a finite strength and object metadata")
+    return (tenant, source, target, link_type, strength, json.dumps(metadata), created_at)
+
+
+# DO NOTHING without a conflict target covers both the primary key and the coordinate: a memory
+# present by id or by coordinate is kept as it is.
+_MEMORY_SQL = """
+INSERT INTO memories_memory
+    (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
+     importance, created_at, updated_at, vector_status, vector_model, vector_error)
+VALUES {values}
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
+
+# Links whose ends are absent (skipped or filtered out) are dropped rather than failing the batch.
+_LINK_SQL = """
+INSERT INTO graph_link (tenant, source_id, target_id, link_type, strength, metadata, created_at)
+SELECT v.tenant, v.source_id, v.target_id, v.link_type, v.strength, v.metadata, v.created_at
+FROM (VALUES {values}) AS v (tenant, source_id, target_id, link_type, strength, metadata, created_at)
+JOIN memories_memory s ON s.id = v.source_id AND s.tenant = v.tenant
+JOIN memories_memory t ON t.id = v.target_id AND t.tenant = v.tenant
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+_LINK_ROW = "(%s, %s::uuid, %s::uuid, %s, %s::double precision, %s::jsonb, %s::timestamptz)"
+
+
+def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
+    if not rows:
+        return
+    # Rows present by id are dropped before the INSERT: re-importing a large file then costs one
+    # index lookup per row instead of a full insert attempt (generated column, GIN indexes).
+    existing = set(Memory.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", flat=True))
+    fresh = [row for row in rows if row[0] not in existing]
+    created = 0
+    if dry_run:
+        created = len(fresh)
+    elif fresh:
+        with transaction.atomic(), connection.cursor() as cursor:
+            params = [value for row in fresh for value in row]
+            cursor.execute(_MEMORY_SQL.format(values=", ".join([_MEMORY_ROW] * len(fresh))), params)
+            created = len(cursor.fetchall())
+    summary.memories_created += created
+    summary.memories_skipped += len(rows) - created
+    rows.clear()
+
+
+def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
+    if not rows:
+        return
+    if dry_run:
+        created = len(rows)
+    else:
+        with transaction.atomic(), connection.cursor() as cursor:
+            params = [value for row in rows for value in row]
+            cursor.execute(_LINK_SQL.format(values=", ".join([_LINK_ROW] * len(rows))), params)
+            created = len(cursor.fetchall())
+    summary.links_created += created
+    summary.links_skipped += len(rows) - created
+    rows.clear()
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")

@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from graph.models import Link
+from memories.models import Memory
+from memories.services import MemoryDraft, memory_batch_upsert
+
+pytestmark = pytest.mark.django_db
+
+_MEMORY_COLUMNS = (
+    "id",
+    "tenant",
+    "namespace",
+    "coordinate",
+    "coord_key",
+    "memory_type",
+    "payload",
+    "text",
+    "metadata",
+    "importance",
+    "created_at",
+    "updated_at",
+)
+
+
+def _snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    memories = sorted(Memory.objects.values_list(*_MEMORY_COLUMNS), key=lambda row: str(row[0]))
+    links = sorted(
+        Link.objects.values_list("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at"),
+        key=lambda row: (str(row[1]), str(row[2]), row[3]),
+    )
+    return memories, links
+
+
+@pytest.fixture
+def store() -> dict[str, list[Any]]:
+    results = {}
+    for tenant in ("acme", "globex"):
+        drafts = [
+            MemoryDraft(
+                payload={"content": f"{tenant} memory {i}", "n": i, "uni": "café ✓ 日本"}, coord=f"{i},0.1,{i / 3}"
+            )
+            for i in range(30)
+        ]
+        drafts += [
+            MemoryDraft(
+                payload={"fact": f"{tenant} fact {i}"},
+                memory_type="semantic",
+                namespace="facts",
+                text=f"explicit {i}",
+                metadata={"source": "test", "score": i / 7},
+                importance=i / 10,
+            )
+            for i in range(10)
+        ]
+        results[tenant] = memory_batch_upsert(tenant=tenant, drafts=drafts)
+        ids = [result.memory_id for result in results[tenant]]
+        for i in range(10):
+            Link.objects.create(tenant=tenant, source_id=ids[i], target_id=ids[i + 1], link_type="next", strength=i / 3)
+            Link.objects.create(
+                tenant=tenant, source_id=ids[i], target_id=ids[30 + i], link_type="about", metadata={"i": i}
+            )
+    return results
+
+
+def _export(tmp_path: Path, *args: str) -> Path:
+    path = tmp_path / "export.jsonl"
+    call_command("export_memories", "-o", str(path), "--no-progress", *args, stderr=io.StringIO())
+    return path
+
+
+def _import(path: Path, *args: str) -> str:
+    err = io.StringIO()
+    call_command("import_memories", "--input", str(path), "--no-progress", *args, stderr=err)
+    return err.getvalue()
+
+
+def test_round_trip_recreates_the_store_exactly(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    # Given an exported store
+    before = _snapshot()
+    path = _export(tmp_path)
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [record["type"] for record in lines].count("memory") == 80
+    assert [record["type"] for record in lines].count("link") == 40
+    assert lines[0]["type"] == "header" and lines[-1]["type"] == "link"
+
+    # When the database is emptied and the file imported
+    Memory.objects.all().delete()
+    assert Link.objects.count() == 0
+    message = _import(path)
+
+    # Then every memory and link is back exactly, and the memories await the vector index
+    assert "Imported 80 memories (0 already present) and 40 links" in message
+    assert _snapshot() == before
+    assert set(Memory.objects.values_list("vector_status", flat=True)) == {"pending"}
+
+
+def test_reimport_changes_nothing(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    path = _export(tmp_path)
+    before = _snapshot()
+
+    message = _import(path)
+
+    assert "Imported 0 memories (80 already present) and 0 links (40 present" in message
+    assert _snapshot() == before
+
+
+def test_a_memory_present_by_coordinate_is_kept(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    # Given an export, and then a different memory stored at one of its coordinates
+    path = _export(tmp_path, "--tenant", "acme")
+    Memory.objects.all().delete()
+    (other,) = memory_batch_upsert(tenant="acme", drafts=[MemoryDraft(payload={"content": "newer"}, coord="0,0.1,0")])
+
+    # When the export is imported
+    message = _import(path)
+
+    # Then the coordinate keeps its current memory, and the links to the skipped one are dropped
+    assert "Imported 39 memories (1 already present)" in message
+    assert Memory.objects.get(tenant="acme", coord_key="0.0,0.1,0.0").id == other.memory_id
+    assert Link.objects.count() == 18
+
+
+def test_tenant_filter_exports_and_imports_one_tenant(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    path = _export(tmp_path, "--tenant", "globex")
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    assert {record["tenant"] for record in records} == {"globex"} and len(records) == 60
+
+    everything = _export(tmp_path)
+    Memory.objects.all().delete()
+    _import(everything, "--tenant", "acme")
+    assert set(Memory.objects.values_list("tenant", flat=True)) == {"acme"}
+    assert Memory.objects.count() == 40 and Link.objects.count() == 20
+
+
+def test_dry_run_writes_nothing(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    path = _export(tmp_path)
+    Memory.objects.all().delete()
+
+    message = _import(path, "--dry-run")
+
+    assert message.startswith("Would import 80 memories")
+    assert Memory.objects.count() == 0 and Link.objects.count() == 0
+
+
+def test_stdout_and_stdin(store: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    call_command("export_memories", "--no-progress", stdout=out, stderr=io.StringIO())
+    before = _snapshot()
+    Memory.objects.all().delete()
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(out.getvalue()))
+    call_command("import_memories", "--no-progress", stderr=io.StringIO())
+
+    assert _snapshot() == before
+
+
+@pytest.mark.parametrize(
+    ("line", "detail"),
+    [
+        ("not json", "line 2: not a JSON object"),
+        ('{"type": "memory", "id": "x"}', "line 2: bad memory record"),
+        (
+            '{"type": "memory", "id": "7d4f3c8e-0000-4000-8000-000000000000", "tenant": "a b", "payload": {}, '
+            '"created_at": "2025-01-01T00:00:00+00:00"}',
+            "line 2: tenant must be",
+        ),
+        (
+            '{"type": "link", "tenant": "t", "source": "7d4f3c8e-0000-4000-8000-000000000000", '
+            '"target": "7d4f3c8e-0000-4000-8000-000000000000", "created_at": "2025-01-01T00:00:00+00:00"}',
+            "line 2: a link needs two different ends",
+        ),
+        ('{"type": "header", "format": "other", "version": 1}', "line 2: not a soma-memories v1 export"),
+    ],
+)
+def test_a_bad_line_stops_the_import_with_its_number(tmp_path: Path, line: str, detail: str) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"type": "header", "format": "soma-memories", "version": 1}\n' + line + "\n")
+
+    with pytest.raises(CommandError, match=detail):
+        _import(path)
+
+    assert Memory.objects.count() == 0

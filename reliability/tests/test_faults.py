@@ -1,0 +1,261 @@
+"""Dependencies really stopped under a real server process: Redis, PostgreSQL, the server itself, Qdrant.
+
+Only private instances are stopped (a redis-server and a PostgreSQL cluster started by the
+fixtures); the shared servers on 5432/6379 serve other test runs and are never touched.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from reliability.processes import LiveServer, PrivatePostgres, PrivateRedis
+from reliability.tests.conftest import query
+
+BATCH = 1000
+
+
+def _batch(namespace: str, size: int = BATCH) -> dict[str, Any]:
+    return {
+        "memories": [
+            {
+                "payload": {"content": f"batch item {i} of {namespace}", "i": i},
+                "coord": f"{i},1",
+                "namespace": namespace,
+            }
+            for i in range(size)
+        ]
+    }
+
+
+def _namespace_counts(database_url: str) -> dict[str, int]:
+    return dict(query(database_url, "SELECT namespace, count(*) FROM memories_memory GROUP BY namespace"))
+
+
+def _wait_until(check: Callable[[], bool], *, timeout: float, what: str) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if check():
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen within {timeout}s")
+
+
+def _everyday_traffic(client: httpx.Client, tag: str) -> list[int]:
+    statuses = [
+        client.post(
+            "/memories", json={"payload": {"content": f"written {tag}"}, "coord": f"7,{len(tag)},{hash(tag) % 997}"}
+        ).status_code,
+        client.get("/memories", params={"limit": 5}).status_code,
+        client.get("/memories/7,1,1").status_code,
+        client.get("/stats").status_code,
+        client.get("/healthz").status_code,
+    ]
+    return statuses
+
+
+# --- (a) Redis -------------------------------------------------------------------------------
+
+
+def test_redis_stopped_mid_run_requests_still_succeed(
+    start_server: Callable[..., LiveServer], private_redis: PrivateRedis
+) -> None:
+    # Given a server whose cache and throttle counters live in a private Redis
+    server = start_server(redis_url=private_redis.url)
+    client = server.client(timeout=10)
+    client.post("/memories", json={"payload": {"content": "before"}, "coord": "7,1,1"})
+    assert client.get("/readyz").json()["cache"] is True
+
+    # When Redis is stopped mid-run
+    private_redis.stop()
+
+    # Then every request still succeeds (cache bypassed, throttles fail open), quickly
+    for round_ in range(10):
+        started = time.monotonic()
+        statuses = _everyday_traffic(client, f"down-{round_}")
+        assert statuses[0] in (200, 201) and statuses[1:] == [200, 200, 200, 200], statuses
+        assert time.monotonic() - started < 5
+    readiness = client.get("/readyz")
+    assert readiness.status_code == 503 and readiness.json()["cache"] is False
+
+    # And when Redis comes back, all is well again
+    private_redis.start()
+    _wait_until(lambda: client.get("/readyz").status_code == 200, timeout=30, what="readiness after Redis restart")
+    assert all(status < 400 for status in _everyday_traffic(client, "after"))
+    assert "Internal Server Error" not in server.log_text()
+
+
+# --- (c) PostgreSQL --------------------------------------------------------------------------
+
+
+def test_postgres_restart_gives_503_then_recovers_with_no_partial_batch(
+    start_server: Callable[..., LiveServer], private_postgres: PrivatePostgres
+) -> None:
+    # Given a server on a private PostgreSQL, and a client writing 1,000-memory batches nonstop
+    server = start_server(database_url=private_postgres.url)
+    client = server.client(timeout=30)
+    assert client.post("/memories", json={"payload": {"content": "seed"}, "coord": "7,1,1"}).status_code == 201
+    acknowledged: list[str] = []
+    outcomes: list[int | str] = []
+    stop = threading.Event()
+
+    def writer() -> None:
+        with server.client(timeout=30) as own:
+            number = 0
+            while not stop.is_set():
+                namespace = f"b{number}"
+                number += 1
+                try:
+                    response = own.post("/memories/batch", json=_batch(namespace))
+                except httpx.HTTPError as exc:
+                    outcomes.append(type(exc).__name__)
+                    continue
+                outcomes.append(response.status_code)
+                if response.status_code == 200:
+                    acknowledged.append(namespace)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(1.0)
+
+    # When PostgreSQL stops abruptly (immediate shutdown, as a crash) with batches in flight
+    private_postgres.stop(mode="immediate")
+    try:
+        # Then requests answer 503 service_unavailable in the error shape (never 500, never HTML)
+        for path in ("/memories", "/memories/7,1,1", "/stats"):
+            response = client.get(path)
+            assert response.status_code == 503, (path, response.status_code, response.text[:200])
+            assert response.headers["content-type"].startswith("application/json")
+            assert response.json() == {
+                "detail": "The database is unavailable; retry later.",
+                "code": "service_unavailable",
+            }
+        response = client.post("/memories", json={"payload": {"content": "while down"}})
+        assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/readyz").status_code == 503
+    finally:
+        # And after it restarts, requests recover
+        private_postgres.start()
+    recovered_in = _wait_until(
+        lambda: client.get("/memories", params={"limit": 1}).status_code == 200, timeout=30, what="recovery"
+    )
+    time.sleep(1.0)
+    stop.set()
+    thread.join(timeout=60)
+    for attempt in range(20):
+        assert client.post("/memories", json={"payload": {"content": f"after {attempt}"}}).status_code == 201
+    assert client.get("/readyz").status_code == 200
+
+    # And no batch is partial; every acknowledged batch is whole
+    counts = _namespace_counts(private_postgres.url)
+    batches = {ns: n for ns, n in counts.items() if ns.startswith("b")}
+    assert all(n == BATCH for n in batches.values()), batches
+    assert set(acknowledged) <= set(batches)
+    assert 503 in outcomes and 500 not in outcomes, outcomes
+    print(f"postgres restart: recovered in {recovered_in:.1f}s; batch outcomes {outcomes}")
+
+
+# --- (d) the server killed ---------------------------------------------------------------------
+
+
+def test_server_killed_during_batch_leaves_it_all_or_nothing(start_server: Callable[..., LiveServer]) -> None:
+    # Given a server and the time a 1,000-memory batch takes
+    server = start_server()
+    database_url = server.env["DATABASE_URL"]
+    with server.client(timeout=60) as client:
+        started = time.monotonic()
+        assert client.post("/memories/batch", json=_batch("warmup")).status_code == 200
+        duration = time.monotonic() - started
+    outcomes: dict[str, int] = {}
+
+    for attempt, fraction in enumerate((0.2, 0.5, 0.8)):
+        namespace = f"killed{attempt}"
+        result: list[Any] = []
+
+        def send(ns: str = namespace, sink: list[Any] = result) -> None:
+            try:
+                with server.client(timeout=60) as own:
+                    sink.append(own.post("/memories/batch", json=_batch(ns)).status_code)
+            except httpx.HTTPError as exc:
+                sink.append(type(exc).__name__)
+
+        # When the server process is SIGKILLed part-way through the batch
+        thread = threading.Thread(target=send)
+        thread.start()
+        time.sleep(duration * fraction)
+        server.kill()
+        thread.join(timeout=60)
+        time.sleep(0.5)  # PostgreSQL notices the dropped connection and rolls back
+
+        # Then the batch is entirely present or entirely absent
+        count = _namespace_counts(database_url).get(namespace, 0)
+        assert count in (0, BATCH), (namespace, count)
+        if result and result[0] == 200:
+            assert count == BATCH
+        outcomes[namespace] = count
+        server.start()
+
+    print(f"killed batches (batch takes {duration * 1000:.0f} ms): {outcomes}")
+
+
+# --- (b) Qdrant -------------------------------------------------------------------------------
+
+
+def _has_search(server: LiveServer) -> bool:
+    return "/memories/search" in server.client().get("/openapi.json").json()["paths"]
+
+
+def test_qdrant_unavailable_writes_pending_search_degraded_not_ready(start_server: Callable[..., LiveServer]) -> None:
+    from reliability.processes import free_port
+
+    # Given a server whose Qdrant server is down (nothing listens at QDRANT_URL)
+    server = start_server(SOMA_VECTOR_STORE="qdrant", QDRANT_URL=f"http://127.0.0.1:{free_port()}", SOMA_WORKERS="1")
+    if not _has_search(server):
+        pytest.skip("the search endpoints have not landed")
+    client = server.client(timeout=30)
+
+    # When memories are written
+    created = client.post("/memories", json={"payload": {"content": "the cat sat on the mat"}, "coord": "3,3"})
+    batch = client.post("/memories/batch", json=_batch("q", size=20))
+
+    # Then the writes succeed and are marked for repair
+    assert created.status_code == 201 and batch.status_code == 200
+    time.sleep(1.0)
+    statuses = dict(query(server.env["DATABASE_URL"], "SELECT vector_status, count(*) FROM memories_memory GROUP BY 1"))
+    assert statuses.get("indexed", 0) == 0 and sum(statuses.values()) == 21, statuses
+
+    # And search answers degraded from PostgreSQL, not a 500
+    response = client.post("/memories/search", json={"query": "cat on a mat", "top_k": 3})
+    assert response.status_code == 200, response.text[:300]
+    assert response.json()["degraded"] is True
+    assert response.json()["memories"][0]["coord"] == "3.0,3.0"
+
+    # And the server says it is not ready
+    readiness = client.get("/readyz")
+    assert readiness.status_code == 503 and readiness.json()["vector_store"] is False
+
+    # When a vector store is back (no Qdrant server here: the embedded engine stands in for it,
+    # on the same database) and `reindex --dirty` runs
+    server.stop()
+    server.env.pop("QDRANT_URL")
+    server.env["SOMA_VECTOR_STORE"] = "edge"
+    server.manage("reindex", "--dirty")
+
+    # Then every memory written during the outage is indexed and found by vector search
+    statuses = dict(query(server.env["DATABASE_URL"], "SELECT vector_status, count(*) FROM memories_memory GROUP BY 1"))
+    assert statuses == {"indexed": 21}, statuses
+    server.start()
+    with server.client() as repaired:
+        assert repaired.get("/readyz").status_code == 200
+        response = repaired.post("/memories/search", json={"query": "cat on a mat", "top_k": 3, "mode": "vector"})
+        assert response.status_code == 200 and response.json()["degraded"] is False
+        assert response.json()["memories"][0]["coord"] == "3.0,3.0"
