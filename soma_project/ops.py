@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from graph.selectors import link_count
+from memories.schemas import ErrorOut
 from memories.selectors import memory_counts
 from soma_project.auth import BearerAuth, optional_principal
 from vectors.backend import embedder_healthy, vector_store_healthy
@@ -88,12 +89,12 @@ def _cache_ready() -> bool:
     return bool(get_redis_connection("default").ping())
 
 
-@router.get("/healthz", response=LivenessOut)
+@router.get("/healthz", response={200: LivenessOut, 429: ErrorOut})
 def healthz(request: HttpRequest) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", response={200: ReadinessOut, 503: ReadinessOut})
+@router.get("/readyz", response={200: ReadinessOut, 503: ReadinessOut, 429: ErrorOut})
 def readyz(request: HttpRequest) -> Status[dict[str, bool]]:
     database = _timed(_database_ready)[0]
     body = {
@@ -105,7 +106,7 @@ def readyz(request: HttpRequest) -> Status[dict[str, bool]]:
     return Status(200 if all(body.values()) else 503, body)
 
 
-@router.get("/health", response=HealthOut, auth=BearerAuth())
+@router.get("/health", response={200: HealthOut, **dict.fromkeys((400, 401, 403, 429), ErrorOut)}, auth=BearerAuth())
 def health(request: HttpRequest) -> dict[str, Any]:
     database, database_ms = _timed(_database_ready)
     services = [{"name": "postgresql", "healthy": database, "latency_ms": database_ms}]
@@ -138,7 +139,7 @@ def health(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@router.get("/stats", response={200: StatsOut, 401: Any, 403: Any})
+@router.get("/stats", response={200: StatsOut, **dict.fromkeys((400, 401, 403, 429), ErrorOut)})
 def stats(request: HttpRequest) -> dict[str, int]:
     """Global totals without a token; the caller's tenant with one."""
     principal = optional_principal(request)
