@@ -3,7 +3,7 @@
     .venv/bin/python bench/ops_bench.py --url http://127.0.0.1:19595 --token TOKEN [--requests 2000] [--concurrency 8]
 
 Start the server first with several workers and PROMETHEUS_MULTIPROC_DIR set (see
-docs/operations.md). Only GETs: nothing is written. Loopback only.
+README.md, "Operating"). Only GETs: nothing is written. Loopback only.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ def test_secrets_have_no_value_in_the_template():
 
 
 def test_the_operations_guide_documents_exactly_the_template_variables():
-    guide = (BASE_DIR / "docs" / "operations.md").read_text()
+    guide = (BASE_DIR / "README.md").read_text()
     reference = guide.split("## Configuration reference", 1)[1]
     documented = re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", reference, flags=re.MULTILINE)
 
