@@ -3,13 +3,14 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Field, Query, Router, Schema, Status
 from pydantic import ValidationError as PydanticValidationError
 
 from memories import selectors, services
 from memories.errors import MemoryErrorCode, Unprocessable
 from memories.filters import parse_filters
 from memories.schemas import (
+    NAME_REGEX,
     BatchIn,
     BatchOut,
     ErrorOut,
@@ -20,14 +21,12 @@ from memories.schemas import (
     MemoryListOut,
     MemoryPatchIn,
     MemoryTypeLiteral,
-    NAME_REGEX,
 )
-from ninja import Field, Schema
 from soma_project.auth import request_tenant
 
 router = Router(tags=["memories"])
 
-ERRORS: dict[int, Any] = {code: ErrorOut for code in (400, 401, 403, 404, 413, 422, 429, 503)}
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 413, 422, 429, 503), ErrorOut)
 
 
 def draft_from(body: MemoryIn) -> services.MemoryDraft:

@@ -74,7 +74,7 @@ def _exec_gunicorn(host: str, port: int, workers: int) -> None:
         "-c", str(ROOT / "soma_project" / "gunicorn_conf.py"),
         "--timeout", os.environ.get("SOMA_WORKER_TIMEOUT", "60"),
     ]
-    os.execv(gunicorn, args)
+    os.execv(gunicorn, args)  # noqa: S606 - fixed argv, replaces this process
 
 
 if __name__ == "__main__":

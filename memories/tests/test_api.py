@@ -220,10 +220,7 @@ BAD_CREATES = [
 
 @pytest.mark.parametrize(("body", "status", "code"), BAD_CREATES)
 def test_refused_creates_change_nothing(api, stored, body, status, code):
-    if isinstance(body, str | bytes):
-        response = api.post("/memories", raw=body)
-    else:
-        response = api.post("/memories", body)
+    response = api.post("/memories", raw=body) if isinstance(body, str | bytes) else api.post("/memories", body)
 
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
