@@ -4,8 +4,8 @@ The tokenizer and term weighting are Qdrant's own BM25 model, shipped compiled i
 qdrant-edge-py (`qdrant_edge.Bm25`, the same code as the Qdrant server's BM25 inference):
 Unicode word split, lowercase, English stopwords, Snowball English stemmer, term ids by a
 stable hash of the stem (no vocabulary table; identical across processes and machines).
-It runs in Rust at ~0.1 ms per abstract, where a pure-Python tokenizer + stemmer costs
-~1-2 ms. Both stores (embedded and server) get vectors computed here, so a collection is
+It runs in Rust at ~0.1 ms per SciFact abstract (100k short sentences: 1.4 s), with no
+extra dependency. Both stores (embedded and server) get vectors computed here, so a collection is
 never filled by two different tokenizers.
 
 Documents carry only the BM25 term-frequency part, tf·(k1+1) / (tf + k1·(1 − b + b·len/avg_len));

@@ -197,3 +197,18 @@ def test_updating_the_text_replaces_the_sparse_vector(store: VectorStore) -> Non
     store.upsert([doc(0, "apoptosis")])
     assert store.search_sparse(bm25_query("insulin"), tenant="acme") == []
     assert [h for h, _ in store.search_sparse(bm25_query("apoptosis"), tenant="acme")] == [pid(0)]
+
+
+def test_a_repeated_search_sees_every_write_made_since(store: VectorStore) -> None:
+    # Given a search answered once (the embedded store keeps its answer until the next write)
+    store.upsert([doc(0, "insulin resistance"), doc(1, "vitamin d")])
+    terms = bm25_query("insulin")
+    assert [h for h, _ in store.search(unit(7), tenant="acme", limit=1)] != [pid(7)]
+    assert [h for h, _ in store.search_sparse(terms, tenant="acme")] == [pid(0)]
+    # When a nearer point is added and the lexical match deleted
+    store.upsert([VectorPoint(pid(7), unit(7), "acme", "default", "episodic", 0.0)])
+    store.delete([pid(0)])
+    # Then the same searches see both writes
+    assert [h for h, _ in store.search(unit(7), tenant="acme", limit=1)] == [pid(7)]
+    assert store.search_sparse(terms, tenant="acme") == []
+    assert [h for h, _ in store.search_hybrid(unit(7), terms, tenant="acme", limit=1)] == [pid(7)]

@@ -1,0 +1,256 @@
+"""Search speed over HTTP at 100,000 memories on the embedded default, real embedder.
+
+    .venv/bin/python bench/bench_search.py [--count 100000] [--url http://127.0.0.1:9595 --token T]
+
+Without --url it starts `scripts/serve.py` (embedded PostgreSQL + embedded Qdrant engine,
+one process) in a temporary data dir on port 9599. Texts are real sentences from the SciFact
+abstracts (../shared/benchdata/scifact), one sentence per memory; past the ~48k distinct
+sentences, two half-sentences are joined so every text is distinct. Each memory gets
+metadata {"user_id": "u<i % 100>"}, so the filter {"user_id": "u7"} keeps 1%.
+
+`--build-index` then stops the server, builds the embedded engine's index offline (int8 +
+per-tenant HNSW: `EdgeStore(hnsw=True).build_index()`, which must never run in a serving
+process), restarts the server on the same data and measures the searches again.
+`--reuse DIR` skips the ingest and serves a data dir an earlier run left (it prints it).
+
+Prints: batch ingest rate (POST /memories/batch, 500 per request) and the text length; then
+for vector / keyword / hybrid, without and with that filter: p50/p99 of fresh queries (claims
+and sentences never stored, so the query embedding is computed) and of repeated queries
+(the same text again: the embedding comes from the cache); server RSS (the serving process
+and its embedded PostgreSQL processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_api import percentile  # noqa: E402
+
+BATCH = 500
+MODES = ("vector", "keyword", "hybrid")
+SENTENCE = re.compile(r"(?<=[.!?])\s+(?=[A-Z])")
+
+
+def corpus_texts(data: Path, count: int, held_out: int) -> tuple[list[str], list[str]]:
+    """`count` distinct memory texts and `held_out` query texts that are never stored."""
+    sentences: list[str] = []
+    seen: set[str] = set()
+    for line in (data / "corpus.jsonl").open():
+        doc = json.loads(line)
+        for sentence in SENTENCE.split(doc["text"]):
+            sentence = sentence.strip()
+            if 30 <= len(sentence) <= 400 and sentence not in seen:
+                seen.add(sentence)
+                sentences.append(sentence)
+    rng = random.Random(7)
+    rng.shuffle(sentences)
+    queries = [json.loads(line)["text"] for line in (data / "queries.jsonl").open()]
+    queries += sentences[: max(0, held_out - len(queries))]
+    pool = sentences[max(0, held_out - len(queries)) :]
+    texts = pool[:count]
+    while len(texts) < count:
+        a, b = rng.choice(pool), rng.choice(pool)
+        texts.append(f"{a[: len(a) // 2]} {b[len(b) // 2 :]}")
+    return texts, queries[:held_out]
+
+
+def _rss_mb(pid: int | str) -> float:
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def process_tree_rss_mb(pid: int) -> float:
+    return _rss_mb(pid)
+
+
+def pg_rss_mb(data_dir: Path) -> float:
+    """The embedded PostgreSQL under data_dir: postmaster and its backends (shared buffers count once per process)."""
+    marker = str(data_dir / "postgres").encode()
+    roots = [
+        int(proc.name)
+        for proc in Path("/proc").glob("[0-9]*")
+        if marker in _read(proc / "cmdline") and _read(proc / "comm").startswith(b"postgres")
+    ]
+    seen, frontier = set(roots), list(roots)
+    while frontier:
+        for task in Path(f"/proc/{frontier.pop()}/task").glob("*"):
+            kids = [int(k) for k in _read(task / "children").split()]
+            frontier += [k for k in kids if k not in seen]
+            seen.update(kids)
+    return sum(_rss_mb(pid) for pid in seen)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def start_server(port: int, data_dir: Path, token: str) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "QDRANT_URL", "SOMA_ENV"}}
+    env.update(
+        SOMA_DATA_DIR=str(data_dir),
+        SOMA_BIND=f"127.0.0.1:{port}",
+        SOMA_API_TOKEN=token,
+        SOMA_THROTTLE_KEY_RATE="1000000/m",
+        SOMA_THROTTLE_PUBLIC_RATE="1000000/m",
+    )
+    log = (data_dir / "server.log").open("ab")
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        time.sleep(0.5)
+    process.terminate()
+    raise SystemExit(f"server did not become ready; see {data_dir / 'server.log'}")
+
+
+def build_index(data_dir: Path) -> None:
+    code = (
+        "import sys, time; from pathlib import Path; from vectors.stores import EdgeStore;"
+        "s = EdgeStore(Path(sys.argv[1]), hnsw=True); t = time.perf_counter(); s.build_index();"
+        "print(f'index built offline in {time.perf_counter() - t:.1f} s: {s.info()}'); s.close()"
+    )
+    subprocess.run([sys.executable, "-c", code, str(data_dir / "qdrant")], cwd=ROOT, check=True)
+
+
+def ingest(client: httpx.Client, texts: list[str]) -> float:
+    started, last = time.perf_counter(), time.perf_counter()
+    for i in range(0, len(texts), BATCH):
+        items = [
+            {"payload": {"content": text}, "metadata": {"user_id": f"u{(i + j) % 100}"}}
+            for j, text in enumerate(texts[i : i + BATCH])
+        ]
+        response = client.post("/memories/batch", json={"memories": items})
+        response.raise_for_status()
+        if time.perf_counter() - last > 30:
+            done = i + len(items)
+            print(f"  ... {done} memories, {done / (time.perf_counter() - started):.0f}/s", flush=True)
+            last = time.perf_counter()
+    return len(texts) / (time.perf_counter() - started)
+
+
+def timed(client: httpx.Client, body: dict) -> tuple[float, dict]:
+    started = time.perf_counter()
+    response = client.post("/memories/search", json=body)
+    elapsed = (time.perf_counter() - started) * 1000
+    response.raise_for_status()
+    return elapsed, response.json()
+
+
+def measure(client: httpx.Client, queries: list[str], mode: str, filters: dict | None, repeats: int) -> None:
+    fresh, repeated, degraded, empty = [], [], 0, 0
+    for text in queries:
+        body = {"query": text, "top_k": 10, "mode": mode} | ({"filters": filters} if filters else {})
+        elapsed, answer = timed(client, body)
+        fresh.append(elapsed)
+        degraded += bool(answer.get("degraded"))
+        empty += not answer["memories"]
+        for _ in range(repeats):
+            repeated.append(timed(client, body)[0])
+    label = f"{mode} {'filter user_id=u7 (1%)' if filters else 'no filter'}"
+    print(
+        f"{label:<32} fresh p50 {percentile(fresh, 0.5):6.2f} p99 {percentile(fresh, 0.99):6.2f} ms | "
+        f"repeated p50 {percentile(repeated, 0.5):6.2f} p99 {percentile(repeated, 0.99):6.2f} ms"
+        + (f" | DEGRADED {degraded}" if degraded else "")
+        + (f" | empty answers {empty}" if empty else "")
+    )
+
+
+def searches(
+    url: str, headers: dict, queries: list[str], args: argparse.Namespace, pid: int | None, data_dir: Path | None
+) -> None:
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+        client.post("/memories/search", json={"query": "warm up", "top_k": 10})
+        chunks = [queries[i * args.queries : (i + 1) * args.queries] for i in range(6)]
+        for n, (mode, filters) in enumerate((m, f) for m in MODES for f in (None, {"user_id": "u7"})):
+            measure(client, chunks[n], mode, filters, args.repeats)
+    if pid is not None:
+        print(
+            f"server RSS after searches: {process_tree_rss_mb(pid):.0f} MB (+ embedded PostgreSQL {pg_rss_mb(data_dir):.0f} MB)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--url")
+    parser.add_argument("--token")
+    parser.add_argument("--port", type=int, default=9599)
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200, help="fresh queries per mode and filter")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "benchdata" / "scifact"))
+    parser.add_argument("--build-index", action="store_true")
+    parser.add_argument("--reuse", help="a data dir left by an earlier run: skip the ingest")
+    args = parser.parse_args()
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    # Every (mode, filter) pair gets queries of its own: a query seen before would hit the cache.
+    texts, queries = corpus_texts(Path(args.data), args.count, args.queries * 6)
+    lengths = [len(t) for t in texts]
+    print(
+        f"{len(texts)} memory texts: {statistics.fmean(lengths):.0f} chars mean, {statistics.median(lengths):.0f} median"
+    )
+
+    if args.url:
+        headers = {"Authorization": f"Bearer {args.token or os.environ.get('SOMA_API_TOKEN', '')}"}
+        headers["X-Soma-Tenant"] = "bench-" + uuid.uuid4().hex[:8]
+        with httpx.Client(base_url=args.url.rstrip("/"), headers=headers, timeout=600) as client:
+            print(f"batch ingest: {ingest(client, texts):.1f} memories/s (batches of {BATCH}, real embedder)")
+        searches(args.url.rstrip("/"), headers, queries, args, None, None)
+        return
+
+    data_dir = Path(args.reuse) if args.reuse else Path(tempfile.mkdtemp(prefix="soma-bench-"))
+    token, url = "bench-" + uuid.uuid4().hex, f"http://127.0.0.1:{args.port}"
+    tenant_file = data_dir / "bench_tenant"
+    tenant = tenant_file.read_text() if args.reuse else "bench-" + uuid.uuid4().hex[:8]
+    headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": tenant}
+    process = start_server(args.port, data_dir, token)
+    print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
+    try:
+        if not args.reuse:
+            with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+                rate = ingest(client, texts)
+            tenant_file.write_text(tenant)
+            print(f"batch ingest: {rate:.1f} memories/s (batches of {BATCH}, real embedder)")
+            print(
+                f"server RSS after ingest: {process_tree_rss_mb(process.pid):.0f} MB (+ embedded PostgreSQL {pg_rss_mb(data_dir):.0f} MB)"
+            )
+        print("-- searches, exact scan (no index built) --")
+        searches(url, headers, queries, args, process.pid, data_dir)
+        if args.build_index:
+            process.terminate()
+            process.wait(60)
+            build_index(data_dir)
+            process = start_server(args.port, data_dir, token)
+            print("-- searches after the offline index build (a fresh server process: cold caches) --")
+            searches(url, headers, queries, args, process.pid, data_dir)
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+if __name__ == "__main__":
+    main()
