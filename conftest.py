@@ -38,7 +38,9 @@ class ApiClient:
     def get(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
         return self.client.get(path, params or {}, headers=self._headers(headers))
 
-    def post(self, path: str, body: Any = None, *, raw: bytes | str | None = None, headers: dict[str, str] | None = None) -> Any:
+    def post(
+        self, path: str, body: Any = None, *, raw: bytes | str | None = None, headers: dict[str, str] | None = None
+    ) -> Any:
         data = raw if raw is not None else json.dumps(body)
         return self.client.post(path, data, content_type="application/json", headers=self._headers(headers))
 

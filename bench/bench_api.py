@@ -116,7 +116,9 @@ def run(client: httpx.Client, count: int) -> None:
         assert response.status_code == 200, response.text
         stored += len(items)
     elapsed = time.perf_counter() - started
-    print(f"{'POST /memories/batch (500/batch)':<34} {stored} memories in {elapsed:.1f} s = {stored / elapsed:,.0f} memories/s")
+    print(
+        f"{'POST /memories/batch (500/batch)':<34} {stored} memories in {elapsed:.1f} s = {stored / elapsed:,.0f} memories/s"
+    )
 
     get_times = []
     for i in range(single):

@@ -53,7 +53,13 @@ def parse_filters(raw: str | dict[str, Any] | None) -> list[FilterCondition]:
         raise _invalid(f"filters may have at most {MAX_CONDITIONS} keys.")
     conditions: list[FilterCondition] = []
     for key, spec in raw.items():
-        if not isinstance(key, str) or not KEY_PATTERN.match(key) or ".." in key or key.startswith(".") or key.endswith("."):
+        if (
+            not isinstance(key, str)
+            or not KEY_PATTERN.match(key)
+            or ".." in key
+            or key.startswith(".")
+            or key.endswith(".")
+        ):
             raise _invalid(f"filter key {str(key)[:80]!r} must match [A-Za-z0-9_.-] (dotted paths allowed).")
         if key == "created_at":
             conditions.extend(_created_at_conditions(spec))
@@ -91,7 +97,7 @@ def _operator_conditions(key: str, spec: dict[str, Any]) -> list[FilterCondition
 
 def _created_at_conditions(spec: Any) -> list[FilterCondition]:
     if not isinstance(spec, dict) or not spec:
-        raise _invalid("filter 'created_at' takes an object such as {\"gte\": \"2025-01-01T00:00:00Z\"}.")
+        raise _invalid('filter \'created_at\' takes an object such as {"gte": "2025-01-01T00:00:00Z"}.')
     conditions = []
     for op, value in spec.items():
         if op not in RANGE_OPS:

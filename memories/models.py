@@ -70,7 +70,9 @@ class Memory(models.Model):
                 condition=Q(importance__gte=0.0) & Q(importance__lte=1.0), name="memory_importance_0_1"
             ),
             models.CheckConstraint(condition=Q(memory_type__in=MemoryType.values), name="memory_type_valid"),
-            models.CheckConstraint(condition=Q(vector_status__in=VectorStatus.values), name="memory_vector_status_valid"),
+            models.CheckConstraint(
+                condition=Q(vector_status__in=VectorStatus.values), name="memory_vector_status_valid"
+            ),
             models.CheckConstraint(
                 condition=Q(coordinate__isnull=True, coord_key__isnull=True)
                 | Q(coordinate__isnull=False, coord_key__isnull=False),

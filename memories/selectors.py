@@ -30,7 +30,6 @@ def memory_resolve(*, tenant: str, ref: str, namespace: str | None, queryset: Me
         raise NotFound(f"Memory {ref[:100]!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
 
 
-
 def memory_ref_lookup(*, ref: str, namespace: str | None) -> dict[str, object]:
     ref = ref.strip()
     try:

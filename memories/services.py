@@ -119,9 +119,18 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
             for row in chunk:
                 params.extend(
                     [
-                        row["id"], row["tenant"], row["namespace"], row["coordinate"], row["coord_key"],
-                        row["memory_type"], row["payload"], row["text"], row["metadata"], row["importance"],
-                        row["created_at"], row["updated_at"],
+                        row["id"],
+                        row["tenant"],
+                        row["namespace"],
+                        row["coordinate"],
+                        row["coord_key"],
+                        row["memory_type"],
+                        row["payload"],
+                        row["text"],
+                        row["metadata"],
+                        row["importance"],
+                        row["created_at"],
+                        row["updated_at"],
                     ]
                 )
             cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
@@ -165,7 +174,8 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
         if row["coord_key"] is not None:
             last_for_key[(row["namespace"], row["coord_key"])] = index
     unique_rows = [
-        row for index, row in enumerate(rows)
+        row
+        for index, row in enumerate(rows)
         if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
     ]
     # One lock order for every batch: two batches over the same coordinates in different
@@ -228,7 +238,5 @@ def memory_delete(*, memory: Memory) -> None:
         memory.delete()
 
 
-def memory_mark_vector_state(
-    *, ids: Sequence[uuid.UUID], status: str, model: str = "", error: str = ""
-) -> int:
+def memory_mark_vector_state(*, ids: Sequence[uuid.UUID], status: str, model: str = "", error: str = "") -> int:
     return Memory.objects.filter(pk__in=ids).update(vector_status=status, vector_model=model, vector_error=error[:500])

@@ -39,10 +39,19 @@ def main() -> None:
         "Qdrant: " + ("QDRANT_URL" if settings.QDRANT_URL else "embedded engine"),
         "cache: " + ("Redis" if settings.REDIS_URL else "local memory"),
     ]
-    mode = f"{workers} workers" if multi_process else "single worker (embedded stores belong to one process; set QDRANT_URL and DATABASE_URL for several)"
-    print(f"SomaFractalMemory {settings.SOMA_VERSION} on http://{host}:{port}  [{', '.join(parts)}; {mode}]", flush=True)
+    mode = (
+        f"{workers} workers"
+        if multi_process
+        else "single worker (embedded stores belong to one process; set QDRANT_URL and DATABASE_URL for several)"
+    )
+    print(
+        f"SomaFractalMemory {settings.SOMA_VERSION} on http://{host}:{port}  [{', '.join(parts)}; {mode}]", flush=True
+    )
     if settings.SOMA_API_TOKEN_GENERATED:
-        print(f"Development token (stored in {settings.SOMA_DATA_DIR / 'api_token'}): {settings.SOMA_API_TOKEN}", flush=True)
+        print(
+            f"Development token (stored in {settings.SOMA_DATA_DIR / 'api_token'}): {settings.SOMA_API_TOKEN}",
+            flush=True,
+        )
         print(f"  curl -H 'Authorization: Bearer {settings.SOMA_API_TOKEN}' http://{host}:{port}/memories", flush=True)
 
     if multi_process:
@@ -56,7 +65,9 @@ def main() -> None:
         get_vector_store()  # open the embedded engine before the first request, not during it
         # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
         sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
-        uvicorn.run("soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off")
+        uvicorn.run(
+            "soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off"
+        )
 
 
 def _exec_gunicorn(host: str, port: int, workers: int) -> None:
@@ -68,11 +79,16 @@ def _exec_gunicorn(host: str, port: int, workers: int) -> None:
     args = [
         gunicorn,
         "soma_project.asgi:application",
-        "-k", "uvicorn.workers.UvicornWorker",
-        "-w", str(workers),
-        "-b", f"{host}:{port}",
-        "-c", str(ROOT / "soma_project" / "gunicorn_conf.py"),
-        "--timeout", os.environ.get("SOMA_WORKER_TIMEOUT", "60"),
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-w",
+        str(workers),
+        "-b",
+        f"{host}:{port}",
+        "-c",
+        str(ROOT / "soma_project" / "gunicorn_conf.py"),
+        "--timeout",
+        os.environ.get("SOMA_WORKER_TIMEOUT", "60"),
     ]
     os.execv(gunicorn, args)  # noqa: S606 - fixed argv, replaces this process
 

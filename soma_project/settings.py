@@ -77,9 +77,7 @@ if not ALLOWED_HOSTS:
         ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
 
 if _missing:
-    raise ImproperlyConfigured(
-        "SOMA_ENV=production needs these settings, which are missing: " + ", ".join(_missing)
-    )
+    raise ImproperlyConfigured("SOMA_ENV=production needs these settings, which are missing: " + ", ".join(_missing))
 
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -205,7 +203,11 @@ SOMA_VECTOR_INDEXED_KEYS: dict[str, str] = {}
 for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):
     _key, _, _kind = _spec.strip().partition(":")
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,128}", _key) or (_kind or "keyword") not in {
-        "keyword", "integer", "float", "bool", "datetime",
+        "keyword",
+        "integer",
+        "float",
+        "bool",
+        "datetime",
     }:
         raise ImproperlyConfigured(
             f"SOMA_VECTOR_INDEXED_KEYS: {_spec!r} must be KEY or KEY:TYPE with TYPE keyword, integer, float, bool or datetime"

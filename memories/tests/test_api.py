@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 def snapshot():
     return sorted(
-        Memory.objects.values_list("id", "tenant", "namespace", "coord_key", "payload", "text", "metadata", "importance")
+        Memory.objects.values_list(
+            "id", "tenant", "namespace", "coord_key", "payload", "text", "metadata", "importance"
+        )
     )
 
 
@@ -101,8 +103,18 @@ def test_create_returns_the_memory_object(api):
     assert memory["importance"] == 0.25
     assert memory["vector_status"] in {"pending", "indexed", "failed"}
     assert set(memory) == {
-        "id", "coord", "coordinate", "namespace", "memory_type", "payload", "text", "metadata", "importance",
-        "created_at", "updated_at", "vector_status",
+        "id",
+        "coord",
+        "coordinate",
+        "namespace",
+        "memory_type",
+        "payload",
+        "text",
+        "metadata",
+        "importance",
+        "created_at",
+        "updated_at",
+        "vector_status",
     }
 
 
@@ -272,7 +284,11 @@ def test_malformed_references_are_400(api, stored, path, code):
 
 def test_missing_and_wrong_tokens_are_401(api_for, stored):
     for client in (api_for(token=None), api_for(token="wrong")):
-        for response in (client.get("/memories"), client.post("/memories", {"payload": {}}), client.delete("/memories/9,9")):
+        for response in (
+            client.get("/memories"),
+            client.post("/memories", {"payload": {}}),
+            client.delete("/memories/9,9"),
+        ):
             assert response.status_code == 401
             assert response.json() == {"detail": "Missing or invalid bearer token.", "code": "unauthorized"}
             assert response["WWW-Authenticate"].startswith("Bearer")

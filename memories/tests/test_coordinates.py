@@ -22,8 +22,22 @@ def test_canonical_key(raw, key):
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "a,b", "1,,2", "nan,1", "1,inf", "Infinity", "1e999,1", "1_000,2", "0x10", ",".join(["1"] * 17), [], [True, 1],
-     [float("nan")], ["1", 2]],
+    [
+        "",
+        "a,b",
+        "1,,2",
+        "nan,1",
+        "1,inf",
+        "Infinity",
+        "1e999,1",
+        "1_000,2",
+        "0x10",
+        ",".join(["1"] * 17),
+        [],
+        [True, 1],
+        [float("nan")],
+        ["1", 2],
+    ],
 )
 def test_malformed_coordinates_are_refused(raw):
     with pytest.raises(InvalidInput) as excinfo:
