@@ -8,6 +8,7 @@ gunicorn with SOMA_WORKERS uvicorn workers.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -65,9 +66,21 @@ def main() -> None:
         get_vector_store()  # open the embedded engine before the first request, not during it
         # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
         sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
-        uvicorn.run(
-            "soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off"
-        )
+        # uvicorn re-raises the SIGTERM it caught once it has drained; with the default handler
+        # the process would die there and skip atexit, leaving the embedded PostgreSQL running.
+        signal.signal(signal.SIGTERM, _exit_cleanly)
+        try:
+            uvicorn.run(
+                "soma_project.asgi:application", host=host, port=port, workers=1, log_level="warning", lifespan="off"
+            )
+        finally:
+            from vectors.backend import reset_vector_store
+
+            reset_vector_store(None)  # close (and flush) the embedded engine
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _exec_gunicorn(host: str, port: int, workers: int) -> None:
