@@ -29,7 +29,8 @@ typecheck: install
 
 pytest: install
 	$(PY) scripts/test_deps.py
-	$(VENV)/bin/pytest
+	# --create-db: a clean test database every run, whatever an earlier run left behind.
+	$(VENV)/bin/pytest --create-db
 
 test: lint typecheck pytest
 

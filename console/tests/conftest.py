@@ -30,9 +30,8 @@ def run_curators_migration() -> None:
 @pytest.fixture
 def curators_group(db: Any) -> Group:
     # A transactional test (live_server) flushes the tables, migration data included, and
-    # --reuse-db keeps the flushed database for the next run: put the group back when missing.
-    if not Group.objects.filter(name="Curators").exists():
-        run_curators_migration()
+    # --reuse-db keeps whatever an older run left: (re)apply the migration's grants, idempotently.
+    run_curators_migration()
     return Group.objects.get(name="Curators")
 
 
