@@ -2,29 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.contrib import admin
-from django.db.models import QuerySet
-from django.http import HttpRequest
-
 from console.selectors import memory_filter_choices
+from memories.admin_filters import CachedChoicesFilter
 
 
-class _CachedChoicesFilter(admin.SimpleListFilter):
-    field: str
-
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        choices = memory_filter_choices(field=self.field)
-        selected = self.value()
-        # A value typed into the URL (or beyond the cap) still shows as the active choice.
-        if selected and selected not in choices:
-            choices = [*choices, selected]
-        return [(choice, choice) for choice in choices]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        return queryset.filter(**{self.field: value}) if value else queryset
+class _CachedChoicesFilter(CachedChoicesFilter):
+    def choices_for(self, field: str) -> list[str]:
+        return memory_filter_choices(field=field)
 
 
 class TenantFilter(_CachedChoicesFilter):

@@ -20,6 +20,7 @@ from django.http import HttpRequest
 from graph.models import Link
 from graph.selectors import link_filter_choices, link_table_estimate
 from graph.services import link_save
+from memories.admin_filters import CachedChoicesFilter
 from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.errors import InvalidInput
 
@@ -40,19 +41,11 @@ class _EstimatedCountPaginator(Paginator):
         return super().count
 
 
-class _ChoicesFilter(admin.SimpleListFilter):
+class _ChoicesFilter(CachedChoicesFilter):
     field: Literal["tenant", "link_type"]
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        choices = link_filter_choices(field=self.field)
-        selected = self.value()
-        if selected and selected not in choices:
-            choices = [*choices, selected]
-        return [(choice, choice) for choice in choices]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        value = self.value()
-        return queryset.filter(**{self.field: value}) if value else queryset
+    def choices_for(self, field: str) -> list[str]:
+        return link_filter_choices(field=field)  # type: ignore[arg-type]
 
 
 class LinkTypeFilter(_ChoicesFilter):
