@@ -253,6 +253,28 @@ def test_search_degrades_to_full_text_when_the_store_is_down(
     assert metrics.VECTOR_FAILURES.labels(operation="search")._value.get() == failures + 1
 
 
+def test_degraded_full_text_matches_any_term_and_ranks_the_best_match_first(
+    vector_store: VectorStore, django_capture_on_commit_callbacks: Any, store_down: Callable[[], VectorStore]
+):
+    store_all(
+        django_capture_on_commit_callbacks,
+        [
+            draft("Otters hold hands while sleeping."),
+            draft("Sea otters use rocks as tools."),
+            draft("Cats nap a lot."),
+        ],
+    )
+    store_down()
+
+    # A natural-language question: no memory holds every term, two hold some.
+    result = memory_search(
+        tenant="default", query="why do otters hold hands when they are sleeping at night", top_k=5, mode="keyword"
+    )
+
+    assert result.degraded is True
+    assert texts(result.hits) == ["Otters hold hands while sleeping.", "Sea otters use rocks as tools."]
+
+
 def test_similar_memories_exclude_the_memory_itself(vector_store: VectorStore, django_capture_on_commit_callbacks: Any):
     memories = store_all(
         django_capture_on_commit_callbacks,
