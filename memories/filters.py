@@ -20,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from memories.errors import InvalidInput, MemoryErrorCode
+from memories.text import reject_json_constant, unstorable_string
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
@@ -44,7 +45,7 @@ def parse_filters(raw: str | dict[str, Any] | None) -> list[FilterCondition]:
         return []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw, parse_constant=_reject_constant)
+            raw = json.loads(raw, parse_constant=reject_json_constant)
         except (ValueError, RecursionError) as exc:
             raise _invalid("filters must be a JSON object.") from exc
     if not isinstance(raw, dict):
@@ -110,24 +111,12 @@ def _created_at_conditions(spec: Any) -> list[FilterCondition]:
 
 
 def _scalar(key: str, value: Any) -> Scalar:
-    if isinstance(value, str) and ("\x00" in value or not _encodable(value)):
+    if isinstance(value, str) and unstorable_string(value):
         # PostgreSQL cannot compare against NUL or unpaired surrogates: a 400, not a 500.
         raise _invalid(f"filter {key!r}: strings may not contain NUL characters or unpaired surrogates.")
     if isinstance(value, str | int | float | bool) and value is not None:
         return value
     raise _invalid(f"filter {key!r}: values must be strings, numbers or booleans.")
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed")
 
 
 def _invalid(detail: str) -> InvalidInput:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 TEXT_KEYS = ("content", "text", "memory")
 MAX_TEXT_CHARS = 20_000
@@ -45,3 +45,21 @@ def json_depth(value: Any) -> int:
             deepest = max(deepest, depth)
             stack.extend((child, depth + 1) for child in item)
     return deepest
+
+
+def unstorable_string(text: str) -> bool:
+    """NUL and lone surrogates are valid JSON escapes, but PostgreSQL text/jsonb cannot hold them."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def reject_json_constant(name: str) -> NoReturn:
+    """json.loads(parse_constant=...): NaN and Infinity are not RFC 8259 JSON."""
+    raise ValueError(f"{name} is not valid JSON")

@@ -24,6 +24,7 @@ from memories.coordinates import parse_coordinate
 from memories.errors import InvalidInput
 from memories.models import Memory, MemoryType
 from memories.services import validate_name
+from memories.text import reject_json_constant
 
 FORMAT = "soma-memories"
 VERSION = 1
@@ -95,7 +96,7 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_constant=_reject_constant)
+            record = json.loads(line, parse_constant=reject_json_constant)
         except (ValueError, RecursionError):
             raise ImportFormatError(number, "not a JSON object") from None
         if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "link"}:
@@ -249,7 +250,3 @@ def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run
     summary.links_created += created
     summary.links_skipped += len(rows) - created
     rows.clear()
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")

@@ -6,9 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.parser import Parser
 
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not valid JSON")
+from memories.text import reject_json_constant, unstorable_string
 
 
 class StrictJsonParser(Parser):
@@ -19,24 +17,11 @@ class StrictJsonParser(Parser):
 
     def parse_body(self, request: HttpRequest) -> Any:
         try:
-            data = json.loads(request.body, parse_constant=_reject_constant)
+            data = json.loads(request.body, parse_constant=reject_json_constant)
         except RecursionError as exc:
             raise ValueError("JSON nested too deeply") from exc
         reject_unstorable_strings(data)
         return data
-
-
-def unstorable_string(text: str) -> bool:
-    """NUL and lone surrogates are valid JSON escapes, but PostgreSQL text/jsonb cannot hold them."""
-    if "\x00" in text:
-        return True
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
 
 
 def reject_unstorable_strings(data: Any) -> None:
