@@ -10,9 +10,9 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from django.contrib.postgres.search import SearchQueryField, SearchRank
 from django.db.models import BooleanField, F, QuerySet, Value
@@ -32,8 +32,6 @@ logger = logging.getLogger("soma.vectors")
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
 SEARCH_MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
-# Reciprocal rank fusion: score = sum of 1 / (RRF_K + rank) over the rankings a memory is in.
-RRF_K = 60
 # Hybrid fuses at least this many candidates from each side, so a memory ranked well by one
 # side and just outside the other's top_k still gets both contributions.
 HYBRID_CANDIDATES = 50
@@ -113,21 +111,28 @@ def _note_failure(exc: Exception) -> None:
             store_cooldown.failed(get_vector_store(), str(exc)[:300])
 
 
-def _dense_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
-    store = vector_store_ready()
-    vector = query_vector(text=query)
+def _engine_ranked(
+    search: Callable[..., Ranked], *queries: Any, scope: _Scope, limit: int, offset: int, **extra: Any
+) -> Ranked:
+    """One engine search (dense, sparse or hybrid) in the scope; a filter the engine refuses is a 400."""
     try:
-        return store.search(
-            vector,
+        return search(
+            *queries,
             tenant=scope.tenant,
             namespace=scope.namespace,
             memory_type=scope.memory_type,
             conditions=scope.conditions,
             limit=limit,
             offset=offset,
+            **extra,
         )
     except ValueError as exc:
         raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+
+
+def _dense_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
+    store = vector_store_ready()
+    return _engine_ranked(store.search, query_vector(text=query), scope=scope, limit=limit, offset=offset)
 
 
 # Any query term may match (plainto_tsquery's "&" turned into "|"), ranked by ts_rank with
@@ -157,18 +162,7 @@ def _sparse_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ran
     """BM25 in the engine (vectors.sparse): any query term counts, rare terms weigh more.
     On SciFact's long claims it scored nDCG@10 0.68, PostgreSQL's websearch (all terms) 0.07."""
     store = vector_store_ready()
-    try:
-        return store.search_sparse(
-            bm25_query(query),
-            tenant=scope.tenant,
-            namespace=scope.namespace,
-            memory_type=scope.memory_type,
-            conditions=scope.conditions,
-            limit=limit,
-            offset=offset,
-        )
-    except ValueError as exc:
-        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+    return _engine_ranked(store.search_sparse, bm25_query(query), scope=scope, limit=limit, offset=offset)
 
 
 def _keyword_hits(scope: _Scope, query: str, *, limit: int, offset: int) -> list[tuple[Memory, float]]:
@@ -181,28 +175,15 @@ def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ran
     SciFact nDCG@10 0.733, against 0.647 dense, 0.683 BM25 and 0.661 for RRF with PostgreSQL."""
     store = vector_store_ready()
     vector = query_vector(text=query)
-    try:
-        return store.search_hybrid(
-            vector,
-            bm25_query(query),
-            tenant=scope.tenant,
-            namespace=scope.namespace,
-            memory_type=scope.memory_type,
-            conditions=scope.conditions,
-            limit=limit,
-            offset=offset,
-            depth=HYBRID_CANDIDATES,
-        )
-    except ValueError as exc:
-        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
-
-
-def rrf_fuse(rankings: Sequence[Ranked], *, k: int = RRF_K) -> Ranked:
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, (memory_id, _) in enumerate(ranking, start=1):
-            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return _engine_ranked(
+        store.search_hybrid,
+        vector,
+        bm25_query(query),
+        scope=scope,
+        limit=limit,
+        offset=offset,
+        depth=HYBRID_CANDIDATES,
+    )
 
 
 def _load_ranked(scope: _Scope, ranked: Ranked) -> list[tuple[Memory, float]]:

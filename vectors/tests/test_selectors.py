@@ -10,7 +10,7 @@ from memories.filters import parse_filters
 from memories.models import Memory
 from memories.services import MemoryDraft, memory_batch_upsert
 from vectors import metrics
-from vectors.selectors import memory_search, memory_similar, rrf_fuse
+from vectors.selectors import memory_search, memory_similar
 from vectors.stores import VectorStore
 
 pytestmark = pytest.mark.django_db
@@ -183,13 +183,6 @@ def test_hybrid_mode_finds_both_exact_terms_and_meaning(
 
     assert texts(by_term.hits) == ["Ticket ZX-99812 tracks the login outage."]
     assert texts(by_meaning.hits) == ["The kitchen faucet has been dripping since the plumber left."]
-
-
-def test_rrf_fusion_adds_reciprocal_ranks():
-    fused = rrf_fuse([[("a", 0.9), ("b", 0.8)], [("b", 3.0), ("c", 1.0)]], k=60)
-
-    assert [memory_id for memory_id, _ in fused] == ["b", "a", "c"]
-    assert fused[0][1] == pytest.approx(1 / 62 + 1 / 61)
 
 
 def test_a_memory_gone_from_postgresql_is_skipped_even_if_its_point_remains(
