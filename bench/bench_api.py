@@ -21,13 +21,9 @@ import uuid
 from pathlib import Path
 
 import httpx
+from benchlib import percentile, serve_embedded
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(name: str, samples_s: list[float]) -> None:
@@ -41,30 +37,7 @@ def report(name: str, samples_s: list[float]) -> None:
 def start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-"))
     token = "bench-" + uuid.uuid4().hex
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"DATABASE_URL", "REDIS_URL", "QDRANT_URL", "SOMA_ENV"}
-    }
-    env.update(
-        SOMA_DATA_DIR=str(data_dir),
-        SOMA_BIND=f"127.0.0.1:{port}",
-        SOMA_API_TOKEN=token,
-        SOMA_THROTTLE_KEY_RATE="1000000/m",
-        SOMA_THROTTLE_PUBLIC_RATE="1000000/m",
-    )
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process, token, data_dir
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"server did not become ready; see {data_dir / 'server.log'}")
+    return serve_embedded(port=port, data_dir=data_dir, token=token), token, data_dir
 
 
 def main() -> None:

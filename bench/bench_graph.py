@@ -43,6 +43,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psycopg
+from benchlib import percentile, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 TENANT = "bench"
@@ -306,26 +307,7 @@ def start_server(url: str) -> tuple[subprocess.Popen[bytes], str, str, Path]:
     data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-graph-"))
     port, token = free_port(), "bench-" + uuid.uuid4().hex
     env = server_env(url, data_dir, SOMA_API_TOKEN=token, SOMA_DB_POOL="true", SOMA_BIND=f"127.0.0.1:{port}")
-    log = open(data_dir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return process, base, token, data_dir
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"server did not start; see {data_dir / 'server.log'}")
-
-
-def percentile(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+    return serve(env, port=port, data_dir=data_dir, probe="/healthz"), f"http://127.0.0.1:{port}", token, data_dir
 
 
 @dataclass

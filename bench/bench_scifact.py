@@ -13,7 +13,6 @@ all-MiniLM-L6-v2 nDCG@10 0.645, BM25 0.687 (BEIR / MTEB).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import statistics
@@ -27,21 +26,11 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import percentile, start_server  # noqa: E402
+from bench_api import start_server  # noqa: E402
+from benchlib import percentile, scifact_load  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
 BATCH = 200  # ~1.6 kB per abstract: stays under the 1 MB request body limit
-
-
-def load(data: Path) -> tuple[list[dict], dict[str, str], dict[str, set[str]]]:
-    docs = [json.loads(line) for line in (data / "corpus.jsonl").open()]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").open())}
-    qrels: dict[str, set[str]] = {}
-    for line in list((data / "qrels_test.tsv").open())[1:]:
-        qid, did, score = line.split()
-        if int(score) > 0:
-            qrels.setdefault(qid, set()).add(did)
-    return docs, {q: queries[q] for q in qrels}, qrels
 
 
 def scores(ranked: list[str], relevant: set[str]) -> tuple[float, float]:
@@ -90,7 +79,7 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "benchdata" / "scifact"))
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    docs, queries, qrels = load(Path(args.data))
+    docs, queries, qrels = scifact_load(Path(args.data))
 
     process = None
     if args.url:

@@ -41,7 +41,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import percentile  # noqa: E402
+from benchlib import percentile, serve_embedded  # noqa: E402
 
 BATCH = 500
 MODES = ("vector", "keyword", "hybrid")
@@ -105,27 +105,6 @@ def _read(path: Path) -> bytes:
         return path.read_bytes()
     except OSError:
         return b""
-
-
-def start_server(port: int, data_dir: Path, token: str) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "QDRANT_URL", "SOMA_ENV"}}
-    env.update(
-        SOMA_DATA_DIR=str(data_dir),
-        SOMA_BIND=f"127.0.0.1:{port}",
-        SOMA_API_TOKEN=token,
-        SOMA_THROTTLE_KEY_RATE="1000000/m",
-        SOMA_THROTTLE_PUBLIC_RATE="1000000/m",
-    )
-    log = (data_dir / "server.log").open("ab")
-    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return process
-        time.sleep(0.5)
-    process.terminate()
-    raise SystemExit(f"server did not become ready; see {data_dir / 'server.log'}")
 
 
 def build_index(data_dir: Path) -> None:
@@ -227,7 +206,7 @@ def main() -> None:
     tenant_file = data_dir / "bench_tenant"
     tenant = tenant_file.read_text() if args.reuse else "bench-" + uuid.uuid4().hex[:8]
     headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": tenant}
-    process = start_server(args.port, data_dir, token)
+    process = serve_embedded(port=args.port, data_dir=data_dir, token=token)
     print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
     try:
         if not args.reuse:
@@ -244,7 +223,7 @@ def main() -> None:
             process.terminate()
             process.wait(60)
             build_index(data_dir)
-            process = start_server(args.port, data_dir, token)
+            process = serve_embedded(port=args.port, data_dir=data_dir, token=token)
             print("-- searches after the offline index build (a fresh server process: cold caches) --")
             searches(url, headers, queries, args, process.pid, data_dir)
     finally:

@@ -13,7 +13,6 @@ test claims and reported on the odd half and on all (SciFact ships no train qrel
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import shutil
 import sys
@@ -29,23 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import qdrant_edge as qe  # noqa: E402
+from benchlib import scifact_load  # noqa: E402
 
 from vectors.embedding import Embedder  # noqa: E402
 from vectors.sparse import bm25_document, bm25_query  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "soma-scifact-cache"
 Ranking = list[str]
-
-
-def load(data: Path) -> tuple[list[dict], dict[str, str], dict[str, set[str]]]:
-    docs = [json.loads(line) for line in (data / "corpus.jsonl").open()]
-    queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").open())}
-    qrels: dict[str, set[str]] = {}
-    for line in list((data / "qrels_test.tsv").open())[1:]:
-        qid, did, score = line.split()
-        if int(score) > 0:
-            qrels.setdefault(qid, set()).add(did)
-    return docs, {q: queries[q] for q in qrels}, qrels
 
 
 def ndcg_recall(run: dict[str, Ranking], qrels: dict[str, set[str]], qids: list[str]) -> tuple[float, float]:
@@ -174,7 +163,7 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=50)
     args = parser.parse_args()
     print("command:", " ".join(["python", *sys.argv]))
-    docs, queries, qrels = load(Path(args.data))
+    docs, queries, qrels = scifact_load(Path(args.data))
     qids = list(queries)
     tune, hold = qids[0::2], qids[1::2]
     cvec, qvec = embeddings(docs, queries)

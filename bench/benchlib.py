@@ -1,0 +1,56 @@
+"""What the HTTP benchmarks share: a server process on loopback, and percentiles."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+# Unset for the embedded default, so a developer's shell cannot point a benchmark elsewhere.
+EXTERNAL_SERVICES = ("DATABASE_URL", "REDIS_URL", "QDRANT_URL", "SOMA_ENV")
+NO_THROTTLE = {"SOMA_THROTTLE_KEY_RATE": "1000000/m", "SOMA_THROTTLE_PUBLIC_RATE": "1000000/m"}
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def serve(env: dict[str, str], *, port: int, data_dir: Path, probe: str = "/readyz") -> subprocess.Popen[bytes]:
+    """Run scripts/serve.py with exactly `env`, logging to data_dir/server.log, until `probe` answers 200."""
+    log = (data_dir / "server.log").open("ab")
+    process = subprocess.Popen([sys.executable, str(ROOT / "scripts" / "serve.py")], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}{probe}", timeout=1).status_code == 200:
+                return process
+        time.sleep(0.5)
+    process.terminate()
+    raise SystemExit(f"server did not become ready; see {data_dir / 'server.log'}")
+
+
+def serve_embedded(*, port: int, data_dir: Path, token: str) -> subprocess.Popen[bytes]:
+    """The embedded default (no servers), throttles off."""
+    env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
+    env.update(SOMA_DATA_DIR=str(data_dir), SOMA_BIND=f"127.0.0.1:{port}", SOMA_API_TOKEN=token, **NO_THROTTLE)
+    return serve(env, port=port, data_dir=data_dir)
+
+
+def scifact_load(data: Path) -> tuple[list[dict], dict[str, str], dict[str, set[str]]]:
+    """BEIR SciFact: the corpus, the test claims that have judgements, and those judgements."""
+    docs = [json.loads(line) for line in (data / "corpus.jsonl").open()]
+    queries = {q["_id"]: q["text"] for q in map(json.loads, (data / "queries.jsonl").open())}
+    qrels: dict[str, set[str]] = {}
+    for line in list((data / "qrels_test.tsv").open())[1:]:
+        qid, did, score = line.split()
+        if int(score) > 0:
+            qrels.setdefault(qid, set()).add(did)
+    return docs, {q: queries[q] for q in qrels}, qrels
