@@ -4,29 +4,14 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from vectors.sparse import SparseTerms, bm25_document, bm25_documents, bm25_query
 from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore
-
-DIM = 384
-
-
-@dataclass(frozen=True)
-class Cond:
-    key: str
-    op: str
-    value: Any
-
-
-def unit(seed: int) -> np.ndarray:
-    vector = np.random.default_rng(seed).standard_normal(DIM).astype(np.float32)
-    return vector / np.linalg.norm(vector)
+from vectors.tests.test_stores import Cond, unit
 
 
 def doc(seed: int, text: str, *, tenant: str = "acme", payload: dict[str, Any] | None = None) -> VectorPoint:
