@@ -1,6 +1,6 @@
 """Mixed load against a real server: 70% search, 20% create, 10% graph, for a fixed time.
 
-    .venv/bin/python bench/load_test.py --server uvicorn            # 1 uvicorn worker, embedded Qdrant engine
+    .venv/bin/python bench/load_test.py --server single             # one process (waitress threads), embedded Qdrant engine
     .venv/bin/python bench/load_test.py --server gunicorn --workers 2   # gunicorn, QDRANT_URL (see below)
     .venv/bin/python bench/load_test.py --url http://127.0.0.1:9595 --token T   # an already running server
 
@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url")
     parser.add_argument("--token", default="")
-    parser.add_argument("--server", choices=("uvicorn", "gunicorn"), default="uvicorn")
+    parser.add_argument("--server", choices=("single", "gunicorn"), default="single")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--qdrant-url", default="")
     parser.add_argument("--duration", type=float, default=60)

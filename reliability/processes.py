@@ -154,7 +154,7 @@ def shared_database(name: str, *, drop_only: bool = False) -> str:
 
 
 class LiveServer:
-    """`scripts/serve.py` (uvicorn; gunicorn when QDRANT_URL is set) in its own process group."""
+    """`scripts/serve.py` (waitress; gunicorn with uvicorn workers when QDRANT_URL is set) in its own process group."""
 
     def __init__(self, *, database_url: str, redis_url: str = "", env: Mapping[str, str] | None = None) -> None:
         self.port = free_port()

@@ -214,6 +214,10 @@ for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):
         )
     SOMA_VECTOR_INDEXED_KEYS[_key] = _kind or "keyword"
 
+# --- Serving: request threads of the single embedded-mode process (waitress, scripts/serve.py).
+# Each busy thread holds one pooled connection, and the sweeper one more: keep below the pool.
+SOMA_THREADS = env.int("SOMA_THREADS", default=8)
+
 # --- Limits and throttles.
 SOMA_MAX_BODY_BYTES = env.int("SOMA_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOMA_MAX_BODY_BYTES
