@@ -64,6 +64,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     SOMA_BIND=0.0.0.0:9595 \
     SOMA_WORKERS=2 \
     SOMA_DATA_DIR=/data \
+    SOMA_MODEL_CACHE_DIR=/opt/soma-models \
     PROMETHEUS_MULTIPROC_DIR=/run/prometheus-multiproc \
     OMP_NUM_THREADS=1 \
     OPENBLAS_NUM_THREADS=1
@@ -81,11 +82,14 @@ WORKDIR /app
 # here, as the root filesystem may be read-only at run time.
 COPY . /app
 RUN python -m compileall -q /app
+# The int8 embedding model (vectors.embedding.quantized_model_file), built into the image so that
+# no process has to write it at run time (the root filesystem may be read-only).
+RUN python -c "from pathlib import Path; from vectors.embedding import Embedder; Embedder(quantize_into=Path('$SOMA_MODEL_CACHE_DIR'))"
 
 USER soma:soma
 
 # Build-time warm-up: proves the baked-in model files load and run (fails the build if not).
-RUN python -c "from vectors.embedding import get_embedder; get_embedder().embed(['warm'])"
+RUN python -c "from pathlib import Path; from vectors.embedding import get_embedder; get_embedder(None, Path('$SOMA_MODEL_CACHE_DIR')).embed(['warm'])"
 
 EXPOSE 9595
 # 50053 (gRPC) is reserved and not served: deliberately not exposed.

@@ -196,6 +196,11 @@ SOMA_VECTOR_STORE = env.str("SOMA_VECTOR_STORE", default="qdrant" if QDRANT_URL 
 if SOMA_VECTOR_STORE not in {"edge", "qdrant", "memory"}:
     raise ImproperlyConfigured("SOMA_VECTOR_STORE must be 'edge', 'qdrant' or 'memory'")
 SOMA_EMBEDDING_MODEL_DIR = env.str("SOMA_EMBEDDING_MODEL_DIR", default="") or None
+# The packaged model with int8 matrix products (2.2x faster here), built once into
+# SOMA_MODEL_CACHE_DIR (the image builds it in). Switching it changes the vectors' model:
+# `reindex --dirty` (and the embedded server's sweep) rebuilds them.
+SOMA_EMBEDDING_QUANTIZE = env.bool("SOMA_EMBEDDING_QUANTIZE", default=True)
+SOMA_MODEL_CACHE_DIR = Path(env.str("SOMA_MODEL_CACHE_DIR", default=str(SOMA_DATA_DIR / "models")))
 # Seconds between the embedded server's sweeps of pending/failed vectors (0 = no sweeper thread).
 SOMA_REINDEX_INTERVAL = env.int("SOMA_REINDEX_INTERVAL", default=300)
 # Payload/metadata keys that search filters use often, "key" (keyword) or "key:integer|float|bool|datetime".

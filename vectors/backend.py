@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from vectors.embedding import Embedder, get_embedder
+from vectors.embedding import Embedder, get_embedder, model_name_for
 from vectors.stores import ClientStore, EdgeStore, VectorStore
 
 _lock = threading.Lock()
@@ -24,12 +24,12 @@ def get_vector_store() -> VectorStore:
 
 
 def _build_store() -> VectorStore:
-    kind = settings.SOMA_VECTOR_STORE
+    kind, model_name = settings.SOMA_VECTOR_STORE, embedding_model_name()
     if kind == "qdrant":
-        return ClientStore(url=settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY or None)
+        return ClientStore(url=settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY or None, model_name=model_name)
     if kind == "memory":
-        return ClientStore(location=":memory:")
-    return EdgeStore(Path(settings.SOMA_DATA_DIR) / "qdrant")
+        return ClientStore(location=":memory:", model_name=model_name)
+    return EdgeStore(Path(settings.SOMA_DATA_DIR) / "qdrant", model_name=model_name)
 
 
 def reset_vector_store(store: VectorStore | None = None) -> None:
@@ -41,9 +41,18 @@ def reset_vector_store(store: VectorStore | None = None) -> None:
         _store = store
 
 
+def _model_dir() -> Path | None:
+    return Path(settings.SOMA_EMBEDDING_MODEL_DIR) if settings.SOMA_EMBEDDING_MODEL_DIR else None
+
+
+def embedding_model_name() -> str:
+    """The embedder's model name, without loading it: the collection is named after it."""
+    return model_name_for(model_dir=_model_dir(), quantize=settings.SOMA_EMBEDDING_QUANTIZE)
+
+
 def embedder() -> Embedder:
-    model_dir = settings.SOMA_EMBEDDING_MODEL_DIR
-    return get_embedder(Path(model_dir) if model_dir else None)
+    quantize_into = Path(settings.SOMA_MODEL_CACHE_DIR) if settings.SOMA_EMBEDDING_QUANTIZE else None
+    return get_embedder(_model_dir(), quantize_into)
 
 
 def vector_store_healthy() -> bool:

@@ -18,7 +18,7 @@ from django.db import connection
 
 from memories.models import Memory, VectorStatus
 from vectors import metrics
-from vectors.backend import embedder, get_vector_store
+from vectors.backend import embedder, embedding_model_name, get_vector_store
 from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
 from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
 from vectors.sparse import bm25_document
@@ -201,8 +201,12 @@ def points_delete(*, ids: Sequence[uuid.UUID | str]) -> bool:
 
 
 def memories_to_index(*, tenant: str | None = None, namespace: str | None = None, dirty: bool = False) -> Any:
-    # A model change means a new collection and `reindex --recreate`, so dirty = not indexed.
-    queryset = Memory.objects.dirty() if dirty else Memory.objects.all()
+    # Dirty: pending, failed, or indexed by another model (whose vectors live in another
+    # collection), so after a model change the sweep and `reindex --dirty` rebuild everything.
+    if dirty:
+        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model=embedding_model_name())
+    else:
+        queryset = Memory.objects.all()
     if tenant is not None:
         queryset = queryset.filter(tenant=tenant)
     if namespace is not None:
@@ -277,7 +281,7 @@ class TenantDrift:
 def vectors_drift() -> list[TenantDrift]:
     """Compare PostgreSQL with the store, per tenant. Holds every id in memory (~150 MB per million)."""
     store = vector_store_ready()
-    model_name = embedder().model_name
+    model_name = embedding_model_name()
     by_tenant: dict[str, TenantDrift] = {}
     known: dict[str, str] = {}
     rows = Memory.objects.order_by().values_list("id", "tenant", "vector_status", "vector_model")

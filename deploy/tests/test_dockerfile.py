@@ -92,7 +92,10 @@ def test_dependencies_and_model_files_are_installed_at_build_time(commands):
     assert ("requirements.txt", "requirements-models.txt", "./") in copied
     runtime = stages(commands)[-1]
     warm = " ".join(" ".join(c.value) for c in of(runtime, "RUN"))
-    assert "get_embedder().embed(" in warm  # the baked-in model loads and runs
+    assert "Embedder(quantize_into=Path('$SOMA_MODEL_CACHE_DIR'))" in warm  # the int8 model is built in
+    assert "get_embedder(None, Path('$SOMA_MODEL_CACHE_DIR')).embed(" in warm  # and loads and runs
+    env = " ".join(" ".join(c.value) for c in of(runtime, "ENV"))
+    assert "SOMA_MODEL_CACHE_DIR /opt/soma-models" in env
 
 
 def test_requirements_keep_the_dev_marker():

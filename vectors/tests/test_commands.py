@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
-from vectors.backend import embedder, reset_vector_store
+from vectors.backend import embedder, embedding_model_name, reset_vector_store
 from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
 from vectors.stores import EdgeStore, VectorStore
 
@@ -69,6 +69,20 @@ def test_reindex_narrows_to_a_tenant_a_namespace_or_the_dirty(vector_store: Vect
     out, _ = run("reindex", "--dirty")
     assert out.startswith("Reindexed dirty only: 2 indexed")
     assert set(statuses().values()) == {"indexed"}
+
+
+def test_reindex_dirty_rebuilds_memories_indexed_by_another_model(vector_store: VectorStore):
+    # After a model change (e.g. SOMA_EMBEDDING_QUANTIZE) the old vectors live in another
+    # collection: those memories count as dirty, so the sweep and --dirty rebuild them.
+    current, older = stored("Indexed now.", "Indexed by the float model.")
+    memories_index(ids=[current.pk, older.pk])
+    Memory.objects.filter(pk=older.pk).update(vector_model="all-MiniLM-L6-v2")
+
+    out, _ = run("reindex", "--dirty")
+
+    assert out.startswith("Reindexed dirty only: 1 indexed")
+    assert set(Memory.objects.values_list("vector_model", flat=True)) == {embedder().model_name}
+    assert vector_store.count() == 2
 
 
 def test_reindex_dry_run_counts_and_writes_nothing(vector_store: VectorStore):
@@ -137,7 +151,7 @@ def test_a_second_reindex_waits_for_none_and_fails(vector_store: VectorStore):
 
 def test_a_locked_embedded_store_gives_a_clear_error(tmp_path: Path, vector_store: VectorStore):
     # Given a running server holding the embedded store's folder
-    holder = EdgeStore(tmp_path / "data" / "qdrant")
+    holder = EdgeStore(tmp_path / "data" / "qdrant", model_name=embedding_model_name())
     holder.ensure_collection()
     reset_vector_store(None)
     try:

@@ -13,6 +13,8 @@ from vectors.embedding import (
     default_model_file,
     default_tokenizer_file,
     get_embedder,
+    model_name_for,
+    quantized_model_file,
 )
 
 
@@ -122,3 +124,66 @@ def test_model_dir_override(tmp_path: Path, embedder: Embedder) -> None:
 def test_model_dir_without_files_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(EmbeddingError, match=r"model\.onnx"):
         Embedder(model_dir=tmp_path)
+
+
+# --- the int8 model (the default: SOMA_EMBEDDING_QUANTIZE) ----------------------------------
+
+REFERENCE = ["A man is eating food.", "A man is eating a piece of bread."]
+
+
+@pytest.fixture(scope="module")
+def int8_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def int8_embedder(int8_dir: Path) -> Embedder:
+    return Embedder(quantize_into=int8_dir)
+
+
+def test_the_int8_model_is_built_once_and_reused(int8_embedder: Embedder, int8_dir: Path) -> None:
+    (built,) = int8_dir.glob("minilm-qint8-*.onnx")
+    stamp = built.stat().st_mtime_ns
+
+    again = quantized_model_file(default_model_file(), int8_dir)
+
+    assert again == built
+    assert built.stat().st_mtime_ns == stamp
+    assert not list(int8_dir.glob(".build-*"))  # the work folder is gone
+    assert int8_embedder.model_file == built
+
+
+def test_the_int8_model_runs_int8_matrix_products(int8_embedder: Embedder) -> None:
+    # The packaged model computes in float32; the built one must not (that is its point).
+    graph = int8_embedder.model_file.read_bytes()
+    assert b"MatMulInteger" in graph or b"DynamicQuantizeMatMul" in graph
+    assert b"MatMulInteger" not in default_model_file().read_bytes()
+
+
+def test_the_int8_model_keeps_the_reference_and_the_float_vectors(embedder: Embedder, int8_embedder: Embedder) -> None:
+    a, b = int8_embedder.embed(REFERENCE)
+    texts = [
+        "The cat sat on the mat.",
+        "Vitamin D deficiency is associated with tuberculosis.",
+        "Quarterly revenue grew by twelve percent, driven by the new subscription tier.",
+        "Remind me to call the dentist on Tuesday morning.",
+    ]
+    agreement = np.sum(embedder.embed(texts) * int8_embedder.embed(texts), axis=1)
+
+    assert float(a @ b) == pytest.approx(0.755, abs=0.01)
+    assert agreement.min() > 0.97
+
+
+def test_the_int8_model_has_its_own_name() -> None:
+    # Its vectors differ from the float model's: another collection, another vector_model.
+    assert model_name_for(model_dir=None, quantize=True) == "all-MiniLM-L6-v2-qint8"
+    assert model_name_for(model_dir=None, quantize=False) == "all-MiniLM-L6-v2"
+    assert model_name_for(model_dir=Path("/models/custom"), quantize=True) == "all-MiniLM-L6-v2"
+
+
+def test_an_unusable_cache_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+
+    with pytest.raises(EmbeddingError, match="cannot build the int8 model"):
+        Embedder(quantize_into=blocked)
