@@ -8,8 +8,8 @@ abstracts (../shared/benchdata/scifact), one sentence per memory; past the ~48k 
 sentences, two half-sentences are joined so every text is distinct. Each memory gets
 metadata {"user_id": "u<i % 100>"}, so the filter {"user_id": "u7"} keeps 1%.
 
-`--build-index` then stops the server, builds the embedded engine's index offline (int8 +
-per-tenant HNSW: `EdgeStore(hnsw=True).build_index()`, which must never run in a serving
+`--build-index` then stops the server, builds the embedded engine's index offline
+(`manage.py vectors_optimize`: int8 + per-tenant HNSW, which must never run in a serving
 process), restarts the server on the same data and measures the searches again.
 `--reuse DIR` skips the ingest and serves a data dir an earlier run left (it prints it).
 
@@ -17,7 +17,8 @@ Prints: batch ingest rate (POST /memories/batch, 500 per request) and the text l
 for vector / keyword / hybrid, without and with that filter: p50/p99 of fresh queries (claims
 and sentences never stored, so the query embedding is computed) and of repeated queries
 (the same text again: the embedding comes from the cache); server RSS (the serving process
-and its embedded PostgreSQL processes).
+and its embedded PostgreSQL processes). Searches are timed on one keep-alive connection of
+http.client (benchlib.TimingClient), from sending the request to the last byte of the answer.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import percentile, serve_embedded  # noqa: E402
+from benchlib import EXTERNAL_SERVICES, TimingClient, percentile, serve_embedded  # noqa: E402
 
 BATCH = 500
 MODES = ("vector", "keyword", "hybrid")
@@ -108,12 +109,10 @@ def _read(path: Path) -> bytes:
 
 
 def build_index(data_dir: Path) -> None:
-    code = (
-        "import sys, time; from pathlib import Path; from vectors.stores import EdgeStore;"
-        "s = EdgeStore(Path(sys.argv[1]), hnsw=True); t = time.perf_counter(); s.build_index();"
-        "print(f'index built offline in {time.perf_counter() - t:.1f} s: {s.info()}'); s.close()"
-    )
-    subprocess.run([sys.executable, "-c", code, str(data_dir / "qdrant")], cwd=ROOT, check=True)
+    """`manage.py vectors_optimize` on the bench's data dir, with the server stopped."""
+    env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
+    env["SOMA_DATA_DIR"] = str(data_dir)
+    subprocess.run([sys.executable, "manage.py", "vectors_optimize"], cwd=ROOT, env=env, check=True)
 
 
 def ingest(client: httpx.Client, texts: list[str]) -> float:
@@ -132,15 +131,11 @@ def ingest(client: httpx.Client, texts: list[str]) -> float:
     return len(texts) / (time.perf_counter() - started)
 
 
-def timed(client: httpx.Client, body: dict) -> tuple[float, dict]:
-    started = time.perf_counter()
-    response = client.post("/memories/search", json=body)
-    elapsed = (time.perf_counter() - started) * 1000
-    response.raise_for_status()
-    return elapsed, response.json()
+def timed(client: TimingClient, body: dict) -> tuple[float, dict]:
+    return client.post("/memories/search", body)
 
 
-def measure(client: httpx.Client, queries: list[str], mode: str, filters: dict | None, repeats: int) -> None:
+def measure(client: TimingClient, queries: list[str], mode: str, filters: dict | None, repeats: int) -> None:
     fresh, repeated, degraded, empty = [], [], 0, 0
     for text in queries:
         body = {"query": text, "top_k": 10, "mode": mode} | ({"filters": filters} if filters else {})
@@ -162,11 +157,14 @@ def measure(client: httpx.Client, queries: list[str], mode: str, filters: dict |
 def searches(
     url: str, headers: dict, queries: list[str], args: argparse.Namespace, pid: int | None, data_dir: Path | None
 ) -> None:
-    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
-        client.post("/memories/search", json={"query": "warm up", "top_k": 10})
+    client = TimingClient(url, headers)
+    try:
+        client.post("/memories/search", {"query": "warm up", "top_k": 10})
         chunks = [queries[i * args.queries : (i + 1) * args.queries] for i in range(6)]
         for n, (mode, filters) in enumerate((m, f) for m in MODES for f in (None, {"user_id": "u7"})):
             measure(client, chunks[n], mode, filters, args.repeats)
+    finally:
+        client.close()
     if pid is not None:
         print(
             f"server RSS after searches: {process_tree_rss_mb(pid):.0f} MB (+ embedded PostgreSQL {pg_rss_mb(data_dir):.0f} MB)"

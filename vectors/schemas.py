@@ -4,6 +4,7 @@ import uuid
 from typing import Any, Literal
 
 from ninja import Field, Schema
+from pydantic import BaseModel
 
 from memories.schemas import NAME_REGEX, MemoryOut, MemoryTypeLiteral
 
@@ -34,7 +35,7 @@ class SearchQueryIn(SearchIn):
     filters: str | None = Field(None, max_length=10_000, description=FILTERS_HELP + " (JSON text)")
 
 
-class ViaOut(Schema):
+class ViaOut(BaseModel):
     id: uuid.UUID = Field(..., description="The hit this memory is linked to")
     link_type: str
     strength: float
@@ -47,6 +48,6 @@ class SearchHitOut(MemoryOut):
     via: ViaOut | None = None
 
 
-class SearchOut(Schema):
+class SearchOut(BaseModel):
     memories: list[SearchHitOut]
     degraded: bool

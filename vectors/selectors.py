@@ -21,6 +21,7 @@ from django.db.models.expressions import RawSQL
 from memories.errors import InvalidInput, MemoryErrorCode
 from memories.filters import FilterCondition, conditions_to_q
 from memories.models import SEARCH_CONFIG, Memory
+from memories.selectors import memories_by_ids
 from vectors import metrics
 from vectors.backend import get_vector_store
 from vectors.embedding import EmbeddingError
@@ -189,10 +190,9 @@ def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ran
 def _load_ranked(scope: _Scope, ranked: Ranked) -> list[tuple[Memory, float]]:
     if not ranked:
         return []
-    ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
-    # The tenant again: a point is never trusted to name the right tenant on its own.
-    found = {str(m.pk): m for m in Memory.objects.filter(tenant=scope.tenant, pk__in=ids).defer("search_document")}
-    return [(found[memory_id], score) for memory_id, score in ranked if memory_id in found]
+    found = memories_by_ids(tenant=scope.tenant, ids=[uuid.UUID(memory_id) for memory_id, _ in ranked])
+    hits = [(found.get(uuid.UUID(memory_id)), score) for memory_id, score in ranked]
+    return [(memory, score) for memory, score in hits if memory is not None]
 
 
 def memory_similar(*, memory: Memory, limit: int = 10) -> list[tuple[Memory, float]]:

@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
-from vectors.backend import embedder, embedding_model_name, reset_vector_store
+from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store
 from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
 from vectors.stores import EdgeStore, VectorStore
 
@@ -236,8 +236,8 @@ def test_the_sweeper_thread_repairs_dirty_memories(vector_store: VectorStore, tr
 def test_vectors_optimize_builds_the_index_offline_and_search_still_works(tmp_path: Path, settings: Any):
     settings.SOMA_DATA_DIR = tmp_path
     settings.SOMA_VECTOR_STORE = "edge"
-    store = EdgeStore(tmp_path / "qdrant")
-    reset_vector_store(store)
+    reset_vector_store(None)
+    get_vector_store()  # the store a server on these settings opens (the model's collection)
     memories = stored("The cat sleeps on the sofa.", "Quarterly revenue grew by ten percent.")
     memories_index(ids=[memory.pk for memory in memories])
     reset_vector_store(None)  # the "server" stops, releasing the folder
@@ -247,19 +247,19 @@ def test_vectors_optimize_builds_the_index_offline_and_search_still_works(tmp_pa
     assert out.startswith("Vector index built in ")
     assert "points 2" in out
     assert "building the index of 2 points" in err
-    reopened = EdgeStore(tmp_path / "qdrant")
+    reopened = get_vector_store()
     try:
         vector = embedder().embed(["a kitten napping on a couch"])[0]
         hits = reopened.search(vector, tenant="default", limit=1)
         assert [hit_id for hit_id, _ in hits] == [str(memories[0].pk)]
     finally:
-        reopened.close()
+        reset_vector_store(None)
 
 
 def test_vectors_optimize_refuses_while_a_server_holds_the_store(tmp_path: Path, settings: Any):
     settings.SOMA_DATA_DIR = tmp_path
     settings.SOMA_VECTOR_STORE = "edge"
-    server_store = EdgeStore(tmp_path / "qdrant")
+    server_store = EdgeStore(tmp_path / "qdrant", model_name=embedding_model_name())
     server_store.ensure_collection()
     try:
         # server_store is not the process's store, so the command cannot close it: it holds the

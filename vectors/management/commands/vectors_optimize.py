@@ -13,7 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from vectors.backend import reset_vector_store
+from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.management.commands._common import store_error
 from vectors.stores import EdgeStore, VectorStoreError
 
@@ -32,7 +32,9 @@ class Command(BaseCommand):
         if settings.SOMA_VECTOR_STORE != "edge":
             raise CommandError("Only the embedded engine needs this: a Qdrant server builds its own index.")
         reset_vector_store(None)  # this process must not hold the folder itself
-        store = EdgeStore(Path(settings.SOMA_DATA_DIR) / "qdrant", hnsw=not options["no_hnsw"])
+        store = EdgeStore(
+            Path(settings.SOMA_DATA_DIR) / "qdrant", model_name=embedding_model_name(), hnsw=not options["no_hnsw"]
+        )
         started = time.perf_counter()
         try:
             store.ensure_collection()
