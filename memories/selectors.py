@@ -40,9 +40,8 @@ def _by_ids_sql() -> str:
     quote = connection.ops.quote_name
     table = quote(Memory._meta.db_table)
     # search_document (the tsvector) is left out: raw() defers the columns it is not given.
-    columns = ", ".join(
-        f"{table}.{quote(field.column)}" for field in Memory._meta.concrete_fields if field.name != "search_document"
-    )
+    names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
+    columns = ", ".join(f"{table}.{quote(name)}" for name in names if name)
     # Only quoted names from the model's own meta are spliced in; the values are bound parameters.
     return f"SELECT {columns} FROM {table} WHERE {table}.{quote('tenant')} = %s AND {table}.{quote('id')} = ANY(%s)"  # noqa: S608
 
