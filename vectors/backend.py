@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.conf import settings
 
-from vectors.embedding import Embedder, get_embedder, model_name_for
-from vectors.stores import ClientStore, EdgeStore, VectorStore
+from vectors.embedding import DIMENSION, Embedder, get_embedder, model_name_for
+from vectors.stores import ClientStore, EdgeStore, VectorStore, collection_name_for
 
 _lock = threading.Lock()
 _store: VectorStore | None = None
@@ -48,6 +48,12 @@ def _model_dir() -> Path | None:
 def embedding_model_name() -> str:
     """The embedder's model name, without loading it: the collection is named after it."""
     return model_name_for(model_dir=_model_dir(), quantize=settings.SOMA_EMBEDDING_QUANTIZE)
+
+
+def vector_collection_name() -> str:
+    """Where this configuration's vectors live (model, dimension, layout): what a memory's
+    `vector_model` records, so a change of any of them makes its memories dirty."""
+    return collection_name_for(model_name=embedding_model_name(), dimension=DIMENSION)
 
 
 def embedder() -> Embedder:

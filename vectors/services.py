@@ -18,7 +18,7 @@ from django.db import connection
 
 from memories.models import Memory, VectorStatus
 from vectors import metrics
-from vectors.backend import embedder, embedding_model_name, get_vector_store
+from vectors.backend import get_vector_store, vector_collection_name
 from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
 from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
 from vectors.sparse import bm25_document
@@ -110,7 +110,6 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
     if release_connection:
         _release_pooled_connection()
     try:
-        model_name = embedder().model_name
         store = vector_store_ready()
         vectors, computed = texts_embed(texts=[memory.text for memory in memories])
         summary.embedded += computed
@@ -129,7 +128,8 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
             summary.errors.append(reason)
         return [memory.pk for memory in memories if memory.pk not in marked]
     metrics.VECTOR_UPSERTS.inc(len(memories))
-    marked = _mark(memories, status=VectorStatus.INDEXED, model=model_name, error="")
+    # The collection the vectors went to (model, dimension, layout), not just the model's name.
+    marked = _mark(memories, status=VectorStatus.INDEXED, model=store.collection_name, error="")
     summary.indexed += len(marked)
     return [memory.pk for memory in memories if memory.pk not in marked]
 
@@ -201,10 +201,10 @@ def points_delete(*, ids: Sequence[uuid.UUID | str]) -> bool:
 
 
 def memories_to_index(*, tenant: str | None = None, namespace: str | None = None, dirty: bool = False) -> Any:
-    # Dirty: pending, failed, or indexed by another model (whose vectors live in another
-    # collection), so after a model change the sweep and `reindex --dirty` rebuild everything.
+    # Dirty: pending, failed, or indexed into another collection (another model or layout), so
+    # after such a change the sweep and `reindex --dirty` rebuild everything.
     if dirty:
-        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model=embedding_model_name())
+        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model=vector_collection_name())
     else:
         queryset = Memory.objects.all()
     if tenant is not None:
@@ -281,7 +281,7 @@ class TenantDrift:
 def vectors_drift() -> list[TenantDrift]:
     """Compare PostgreSQL with the store, per tenant. Holds every id in memory (~150 MB per million)."""
     store = vector_store_ready()
-    model_name = embedding_model_name()
+    current = vector_collection_name()
     by_tenant: dict[str, TenantDrift] = {}
     known: dict[str, str] = {}
     rows = Memory.objects.order_by().values_list("id", "tenant", "vector_status", "vector_model")
@@ -291,7 +291,7 @@ def vectors_drift() -> list[TenantDrift]:
         known[key] = tenant
         drift = by_tenant.setdefault(tenant, TenantDrift(tenant=tenant))
         drift.memories += 1
-        if status == VectorStatus.INDEXED and model == model_name:
+        if status == VectorStatus.INDEXED and model == current:
             indexed.add(key)
     in_store: set[str] = set()
     for point_id in store.iter_ids():

@@ -8,15 +8,16 @@ from typing import Any
 import pytest
 
 from memories.models import Memory
-from vectors.backend import reset_vector_store
+from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.runtime import store_cooldown
 from vectors.stores import ClientStore, EdgeStore, VectorStore
 
 
 def make_store(kind: str, tmp_path: Path) -> VectorStore:
+    """A store of the configured model's collection, as the server would open."""
     if kind == "edge":
-        return EdgeStore(tmp_path / "qdrant")
-    return ClientStore(location=":memory:")
+        return EdgeStore(tmp_path / "qdrant", model_name=embedding_model_name())
+    return ClientStore(location=":memory:", model_name=embedding_model_name())
 
 
 def install(store: VectorStore) -> VectorStore:
@@ -38,7 +39,7 @@ def vector_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Vec
 
 @pytest.fixture
 def edge_store(tmp_path: Path) -> Iterator[VectorStore]:
-    store = install(EdgeStore(tmp_path / "qdrant"))
+    store = install(make_store("edge", tmp_path))
     yield store
     reset_vector_store(None)
     store_cooldown.clear()

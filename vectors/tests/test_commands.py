@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
-from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store
+from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
 from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
 from vectors.stores import EdgeStore, VectorStore
 
@@ -71,17 +71,26 @@ def test_reindex_narrows_to_a_tenant_a_namespace_or_the_dirty(vector_store: Vect
     assert set(statuses().values()) == {"indexed"}
 
 
-def test_reindex_dirty_rebuilds_memories_indexed_by_another_model(vector_store: VectorStore):
-    # After a model change (e.g. SOMA_EMBEDDING_QUANTIZE) the old vectors live in another
-    # collection: those memories count as dirty, so the sweep and --dirty rebuild them.
-    current, older = stored("Indexed now.", "Indexed by the float model.")
+@pytest.mark.parametrize(
+    "recorded",
+    [
+        "all-MiniLM-L6-v2",  # what versions before 1.1 recorded: the model's name only
+        "soma_all-minilm-l6-v2_384_layout2",  # the float model's collection (SOMA_EMBEDDING_QUANTIZE=false)
+        "soma_all-minilm-l6-v2-qint8_384_layout1",  # this model, an older collection layout
+    ],
+)
+def test_reindex_dirty_rebuilds_memories_indexed_into_another_collection(vector_store: VectorStore, recorded: str):
+    # After a change of model or layout the old vectors live in another collection: those
+    # memories count as dirty, so the sweep and --dirty rebuild them.
+    current, older = stored("Indexed now.", "Indexed elsewhere.")
     memories_index(ids=[current.pk, older.pk])
-    Memory.objects.filter(pk=older.pk).update(vector_model="all-MiniLM-L6-v2")
+    Memory.objects.filter(pk=older.pk).update(vector_model=recorded)
 
     out, _ = run("reindex", "--dirty")
 
     assert out.startswith("Reindexed dirty only: 1 indexed")
-    assert set(Memory.objects.values_list("vector_model", flat=True)) == {embedder().model_name}
+    assert set(Memory.objects.values_list("vector_model", flat=True)) == {vector_store.collection_name}
+    assert vector_store.collection_name == vector_collection_name()
     assert vector_store.count() == 2
 
 

@@ -11,7 +11,7 @@ from django.test import override_settings
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update, memory_upsert
 from vectors import metrics
-from vectors.backend import embedding_model_name, reset_vector_store
+from vectors.backend import reset_vector_store, vector_collection_name
 from vectors.selectors import memory_search
 from vectors.stores import EdgeStore, VectorPoint, VectorStore
 
@@ -39,7 +39,7 @@ def test_a_new_memory_is_indexed_after_commit(vector_store: VectorStore, django_
 
     # Then its point exists and the row says so
     memory.refresh_from_db()
-    assert (memory.vector_status, memory.vector_model, memory.vector_error) == ("indexed", embedding_model_name(), "")
+    assert (memory.vector_status, memory.vector_model, memory.vector_error) == ("indexed", vector_collection_name(), "")
     assert list(vector_store.iter_ids(tenant="default")) == [str(memory.pk)]
     assert top("birds keeping warm together") == ["Penguins huddle for warmth."]
 
