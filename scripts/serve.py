@@ -64,10 +64,15 @@ def main() -> None:
         import waitress
 
         from soma_project.wsgi import application
-        from vectors.backend import get_vector_store
+        from vectors.backend import embedder, get_vector_store
+        from vectors.embedding import EmbeddingError
         from vectors.sweeper import sweeper_start
 
         get_vector_store()  # open the embedded engine before the first request, not during it
+        try:
+            embedder()  # likewise the model (built once into SOMA_MODEL_CACHE_DIR: ~2 s the first time)
+        except EmbeddingError as exc:  # serve anyway: writes stay pending, search degrades
+            print(f"embedding model unavailable: {exc}", file=sys.stderr, flush=True)
         # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
         sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
         # SIGTERM's default would kill the process and skip atexit, leaving the embedded PostgreSQL

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,12 +78,29 @@ def quantized_model_file(source: Path, cache_dir: Path) -> Path:
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
             options.optimized_model_filepath = str(folded)
             ort.InferenceSession(str(source), sess_options=options, providers=["CPUExecutionProvider"])
-            quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
+            with _quantizer_notes_hidden():
+                quantize_dynamic(folded, quantized, weight_type=QuantType.QInt8, per_channel=True)
             os.replace(quantized, target)
     except Exception as exc:
         raise EmbeddingError(f"cannot build the int8 model from {source} in {cache_dir}: {exc}") from exc
     logger.info("built the int8 embedding model %s", target)
     return target
+
+
+@contextlib.contextmanager
+def _quantizer_notes_hidden() -> Iterator[None]:
+    """The quantizer logs dozens of notes per build on the root logger, and advice to
+    pre-process the model that does not apply here: keep only its errors."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "quantization" not in record.pathname
+
+    root = logging.getLogger()
+    root.addFilter(keep)
+    try:
+        yield
+    finally:
+        root.removeFilter(keep)
 
 
 class Embedder:
