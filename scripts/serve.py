@@ -66,9 +66,13 @@ def main() -> None:
         from soma_project.wsgi import application
         from vectors.backend import embedder, get_vector_store
         from vectors.embedding import EmbeddingError
+        from vectors.stores import VectorStoreError
         from vectors.sweeper import sweeper_start
 
-        get_vector_store()  # open the embedded engine before the first request, not during it
+        try:
+            get_vector_store()  # open the embedded engine before the first request, not during it
+        except VectorStoreError as exc:  # e.g. QDRANT_URL not answering yet: serve degraded, retry later
+            print(f"vector store unavailable, serving degraded until it answers: {exc}", file=sys.stderr, flush=True)
         try:
             embedder()  # likewise the model (built once into SOMA_MODEL_CACHE_DIR: ~2 s the first time)
         except EmbeddingError as exc:  # serve anyway: writes stay pending, search degrades

@@ -3,23 +3,45 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from django.conf import settings
 
 from vectors.embedding import DIMENSION, Embedder, get_embedder, model_name_for
-from vectors.stores import LAYOUT_VERSION, ClientStore, EdgeStore, VectorStore, collection_name_for
+from vectors.stores import LAYOUT_VERSION, ClientStore, EdgeStore, VectorStore, VectorStoreError, collection_name_for
+
+# While the store cannot create its collection (Qdrant down when the process starts), every
+# call says so, but the store is asked again at most this often.
+ENSURE_RETRY_SECONDS = 5.0
 
 _lock = threading.Lock()
 _store: VectorStore | None = None
+_ensured = False
+_ensure_error = ""
+_next_ensure = 0.0
 
 
 def get_vector_store() -> VectorStore:
-    global _store
+    """The process's store, its collection created on first use.
+
+    Raises VectorStoreError while that fails (callers degrade), and tries again later: a server
+    may start before its Qdrant does, and must create the collection once Qdrant answers.
+    """
+    global _store, _ensured, _ensure_error, _next_ensure
     with _lock:
         if _store is None:
             _store = _build_store()
-            _store.ensure_collection()
+        if not _ensured:
+            now = time.monotonic()
+            if now < _next_ensure:
+                raise VectorStoreError(_ensure_error)
+            try:
+                _store.ensure_collection()
+            except VectorStoreError as exc:
+                _ensure_error, _next_ensure = str(exc), now + ENSURE_RETRY_SECONDS
+                raise
+            _ensured = True
         return _store
 
 
@@ -34,11 +56,12 @@ def _build_store() -> VectorStore:
 
 def reset_vector_store(store: VectorStore | None = None) -> None:
     """Swap the process's store (tests, and commands that rebuild it)."""
-    global _store
+    global _store, _ensured, _next_ensure
     with _lock:
         if _store is not None and _store is not store:
             _store.close()
-        _store = store
+        # A store handed in is ready (tests call ensure_collection first); None builds anew.
+        _store, _ensured, _next_ensure = store, store is not None, 0.0
 
 
 def _model_dir() -> Path | None:

@@ -16,9 +16,10 @@ from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
+from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
 from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
-from vectors.stores import EdgeStore, VectorStore
+from vectors.stores import EdgeStore, VectorStore, VectorStoreError
 
 pytestmark = pytest.mark.django_db
 
@@ -185,6 +186,32 @@ def test_a_locked_embedded_store_gives_a_clear_error(tmp_path: Path, vector_stor
                     run(command)
     finally:
         holder.close()
+        reset_vector_store(None)
+
+
+def test_a_store_unavailable_at_first_use_is_asked_again_later(
+    tmp_path: Path, settings: Any, monkeypatch: pytest.MonkeyPatch
+):
+    # Given a process whose store cannot open when first needed (Qdrant down, a locked folder)
+    settings.SOMA_VECTOR_STORE, settings.SOMA_DATA_DIR = "edge", tmp_path
+    holder = EdgeStore(tmp_path / "qdrant", model_name=embedding_model_name())
+    holder.ensure_collection()
+    reset_vector_store(None)
+    try:
+        with pytest.raises(VectorStoreError, match="locked by another process"):
+            get_vector_store()
+        # Within the retry interval it answers the same error without asking the store again
+        with pytest.raises(VectorStoreError, match="locked by another process"):
+            get_vector_store()
+    finally:
+        holder.close()
+    # When the interval has passed and the store answers, the process gets a working store
+    monkeypatch.setattr(backend, "_next_ensure", 0.0)
+    try:
+        store = get_vector_store()
+        assert store.count() == 0
+        assert get_vector_store() is store
+    finally:
         reset_vector_store(None)
 
 
