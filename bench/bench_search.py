@@ -16,7 +16,8 @@ process), restarts the server on the same data and measures the searches again.
 Prints: batch ingest rate (POST /memories/batch, 500 per request) and the text length; then
 for vector / keyword / hybrid, without and with that filter: p50/p99 of fresh queries (claims
 and sentences never stored, so the query embedding is computed) and of repeated queries
-(the same text again: the embedding comes from the cache); server RSS (the serving process
+(the same text again: the embedding comes from the cache); then, per mode, one query sent
+--steady times in a row (repeats with no fresh query in between); server RSS (the serving process
 and its embedded PostgreSQL processes). Searches are timed on one keep-alive connection of
 http.client (benchlib.TimingClient), from sending the request to the last byte of the answer.
 """
@@ -154,6 +155,15 @@ def measure(client: TimingClient, queries: list[str], mode: str, filters: dict |
     )
 
 
+def steady(client: TimingClient, query: str, mode: str, count: int) -> None:
+    """One query sent `count` times in a row: repeats with nothing else in between (above,
+    each repeat follows a fresh query, which has just run the model and scanned the vectors)."""
+    body = {"query": query, "top_k": 10, "mode": mode}
+    samples = [timed(client, body)[0] for _ in range(count + 20)][20:]
+    label = f"{mode} same query x{count}"
+    print(f"{label:<32} in a row  p50 {percentile(samples, 0.5):6.2f} p99 {percentile(samples, 0.99):6.2f} ms")
+
+
 def searches(
     url: str, headers: dict, queries: list[str], args: argparse.Namespace, pid: int | None, data_dir: Path | None
 ) -> None:
@@ -163,6 +173,8 @@ def searches(
         chunks = [queries[i * args.queries : (i + 1) * args.queries] for i in range(6)]
         for n, (mode, filters) in enumerate((m, f) for m in MODES for f in (None, {"user_id": "u7"})):
             measure(client, chunks[n], mode, filters, args.repeats)
+        for mode in MODES:
+            steady(client, chunks[0][0], mode, args.steady)
     finally:
         client.close()
     if pid is not None:
@@ -179,6 +191,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200, help="fresh queries per mode and filter")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steady", type=int, default=300, help="then one query this many times in a row, per mode")
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "benchdata" / "scifact"))
     parser.add_argument("--build-index", action="store_true")
     parser.add_argument("--reuse", help="a data dir left by an earlier run: skip the ingest")
