@@ -228,7 +228,8 @@ def main() -> None:
             print(
                 f"server RSS after ingest: {process_tree_rss_mb(process.pid):.0f} MB (+ embedded PostgreSQL {pg_rss_mb(data_dir):.0f} MB)"
             )
-        print("-- searches, exact scan (no index built) --")
+        reused = " (reused data dir: its index as the earlier run left it)"
+        print(f"-- searches{reused if args.reuse else ', exact scan (no index built)'} --")
         searches(url, headers, queries, args, process.pid, data_dir)
         if args.build_index:
             process.terminate()
