@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/bench_vectors.py [--points 100000] [--tenants 100] [--hnsw]
 
-Embedder: texts/s one text per call and in batches of 32 (SciFact claims, titles and
-abstracts from /work/shared/benchdata when present, generated sentences otherwise).
+Embedder, the packaged model (float32 matrix products) and its int8 build: texts/s one text
+per call and in batches of 32 (SciFact claims, titles and abstracts from /work/shared/benchdata
+when present, generated sentences otherwise), the reference pair, and how far the two agree.
 EdgeStore: upsert/s of random unit vectors, search p50/p99 with and without a tenant
 filter, before and after `build_index()` (int8 quantization + rescoring), reopen time, RSS.
 """
@@ -58,23 +59,39 @@ def load_texts() -> tuple[list[str], list[str]]:
 
 
 def bench_embedder() -> None:
-    started = time.perf_counter()
-    embedder = Embedder()
-    print(f"embedder load {time.perf_counter() - started:.2f} s   {rss_mb()}")
+    """The packaged model (float32 matrix products) and its int8 build, on the same texts."""
     sentences, abstracts = load_texts()
-    embedder.embed(sentences[:8])  # warm-up
+    vectors: dict[str, np.ndarray] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-models-") as models:
+        for label, quantize_into in (("float32", None), ("int8", Path(models))):
+            started = time.perf_counter()
+            embedder = Embedder(quantize_into=quantize_into)
+            print(
+                f"[{label}] embedder load {time.perf_counter() - started:.2f} s (int8: includes the build)   {rss_mb()}"
+            )
+            embedder.embed(sentences[:8])  # warm-up
+            a, b = embedder.embed(["A man is eating food.", "A man is eating a piece of bread."])
+            print(f"[{label}] reference pair cosine {float(a @ b):.4f} (sentence-transformers: 0.755)")
 
-    started = time.perf_counter()
-    for text in sentences[:300]:
-        embedder.embed([text])
-    per_text = (time.perf_counter() - started) / 300
-    print(f"embed single      {1 / per_text:7.1f} texts/s  ({per_text * 1000:.1f} ms/text, sentences)")
-    for label, texts in (("sentences", sentences), ("abstracts", abstracts)):
-        started = time.perf_counter()
-        embedder.embed(texts, batch_size=32)
-        rate = len(texts) / (time.perf_counter() - started)
-        print(f"embed batch-32    {rate:7.1f} texts/s  ({label}, n={len(texts)})")
-    print(f"after embedder    {rss_mb()}")
+            started = time.perf_counter()
+            for text in sentences[:300]:
+                embedder.embed([text])
+            per_text = (time.perf_counter() - started) / 300
+            print(
+                f"[{label}] embed single      {1 / per_text:7.1f} texts/s  ({per_text * 1000:.1f} ms/text, sentences)"
+            )
+            for kind, texts in (("sentences", sentences), ("abstracts", abstracts)):
+                started = time.perf_counter()
+                embedded = embedder.embed(texts, batch_size=32)
+                rate = len(texts) / (time.perf_counter() - started)
+                print(f"[{label}] embed batch-32    {rate:7.1f} texts/s  ({kind}, n={len(texts)})")
+                if kind == "sentences":
+                    vectors[label] = embedded
+    agreement = np.sum(vectors["float32"] * vectors["int8"], axis=1)
+    print(
+        f"int8 vs float32 cosine: mean {agreement.mean():.4f}, min {agreement.min():.4f} over {len(agreement)} sentences"
+    )
+    print(f"after embedders   {rss_mb()}")
 
 
 def random_units(count: int, seed: int) -> np.ndarray:
