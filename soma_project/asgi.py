@@ -1,4 +1,4 @@
-"""The ASGI application served by uvicorn (embedded default) and gunicorn's uvicorn workers.
+"""The ASGI application served by gunicorn's uvicorn workers (the embedded default serves WSGI).
 
 Every view and middleware here is synchronous. Django's ASGI handler runs the middleware chain
 in async mode, and in that mode each `MiddlewareMixin` runs `process_request` and
