@@ -31,16 +31,20 @@ class TimingClient:
         self.connection = http.client.HTTPConnection(host, int(port or 80), timeout=600)
         self.headers = {**headers, "Content-Type": "application/json"}
 
-    def post(self, path: str, body: dict) -> tuple[float, dict]:
-        """(milliseconds from sending to the last byte of the answer, the decoded answer)."""
-        payload = json.dumps(body).encode()
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[float, int, bytes]:
+        """(milliseconds from sending to the last byte of the answer, its status, its body)."""
+        payload = json.dumps(body).encode() if body is not None else None
         started = time.perf_counter()
-        self.connection.request("POST", path, body=payload, headers=self.headers)
+        self.connection.request(method, path, body=payload, headers=self.headers)
         response = self.connection.getresponse()
         data = response.read()
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status != 200:
-            raise RuntimeError(f"POST {path}: {response.status} {data[:300]!r}")
+        return (time.perf_counter() - started) * 1000, response.status, data
+
+    def post(self, path: str, body: dict) -> tuple[float, dict]:
+        """(milliseconds, the decoded answer) of a POST that must answer 200."""
+        elapsed, status, data = self.request("POST", path, body)
+        if status != 200:
+            raise RuntimeError(f"POST {path}: {status} {data[:300]!r}")
         return elapsed, json.loads(data)
 
     def close(self) -> None:

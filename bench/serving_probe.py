@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import EXTERNAL_SERVICES, percentile, serve_embedded
+from benchlib import EXTERNAL_SERVICES, TimingClient, percentile, serve_embedded
 
 MEMORY = {"coord": "1,2", "payload": {"text": "The cat sat on the mat by the kitchen door."}}
 SEARCH = {"query": "a cat sitting on a mat", "top_k": 10}
@@ -47,23 +47,17 @@ def timed(label: str, call: Callable[[], int], requests: int) -> None:
 
 
 def over_http(url: str, token: str, requests: int) -> None:
-    import http.client
-
-    host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
-    connection = http.client.HTTPConnection(host, int(port or 80), timeout=60)
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    client = TimingClient(url, {"Authorization": f"Bearer {token}"})
 
     def request(method: str, path: str, body: dict | None = None) -> int:
-        connection.request(method, path, body=json.dumps(body).encode() if body else None, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        return response.status
+        return client.request(method, path, body)[1]
 
     request("POST", "/memories", MEMORY)
     print(f"over HTTP ({url}, one keep-alive http.client connection):")
     timed("GET /healthz", lambda: request("GET", "/healthz"), requests)
     timed("GET /memories/1,2", lambda: request("GET", "/memories/1,2"), requests)
     timed("POST /memories/search (repeated)", lambda: request("POST", "/memories/search", SEARCH), requests)
+    client.close()
 
 
 def in_process(data_dir: Path, requests: int) -> None:
