@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vectors.embedding import DIMENSION, Embedder
+from vectors.embedding import DIMENSION, MODEL_NAME, Embedder
 from vectors.stores import EdgeStore, VectorPoint
 
 SCIFACT = Path("/work/shared/benchdata/scifact")
@@ -111,7 +111,7 @@ def timed_queries(run: Callable[[np.ndarray], object], queries: np.ndarray) -> l
 def bench_store(root: Path, *, points: int, tenants: int, hnsw: bool) -> None:
     vectors = random_units(points, seed=1)
     ids = [str(uuid.UUID(int=i + 1)) for i in range(points)]
-    store = EdgeStore(root, hnsw=hnsw)
+    store = EdgeStore(root, model_name=MODEL_NAME, hnsw=hnsw)
     store.ensure_collection()
 
     started = time.perf_counter()
@@ -176,7 +176,7 @@ def bench_store(root: Path, *, points: int, tenants: int, hnsw: bool) -> None:
     store.close()
 
     started = time.perf_counter()
-    store = EdgeStore(root, hnsw=hnsw)
+    store = EdgeStore(root, model_name=MODEL_NAME, hnsw=hnsw)
     store.ensure_collection()
     print(f"reopen            {time.perf_counter() - started:.2f} s  count={store.count():,}")
 
@@ -190,7 +190,7 @@ def bench_store(root: Path, *, points: int, tenants: int, hnsw: bool) -> None:
     store.close()
 
     started = time.perf_counter()
-    store = EdgeStore(root, hnsw=hnsw)
+    store = EdgeStore(root, model_name=MODEL_NAME, hnsw=hnsw)
     store.ensure_collection()
     print(f"reopen indexed    {time.perf_counter() - started:.2f} s")
     store.close()

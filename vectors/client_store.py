@@ -11,7 +11,6 @@ from vectors.engine_filters import EQ_FIELD, FilterNode
 from vectors.sparse import SPARSE_VECTOR_NAME, SparseTerms
 from vectors.stores import (
     DEFAULT_DIMENSION,
-    DEFAULT_MODEL_NAME,
     OVERSAMPLING,
     VectorPoint,
     VectorStore,
@@ -32,7 +31,7 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         location: str | None = None,
         dimension: int = DEFAULT_DIMENSION,
-        model_name: str = DEFAULT_MODEL_NAME,
+        model_name: str,
         quantization: bool = False,
         timeout: int = 10,
     ) -> None:

@@ -43,7 +43,6 @@ __all__ = [
     "compile_filter",
 ]
 
-DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 DEFAULT_DIMENSION = 384
 # Rescoring 2×limit int8 candidates gave recall@10 = 1.0 against exact search at 100k.
 OVERSAMPLING = 2.0
@@ -259,7 +258,7 @@ class EdgeStore(VectorStore):
         path: Path,
         *,
         dimension: int = DEFAULT_DIMENSION,
-        model_name: str = DEFAULT_MODEL_NAME,
+        model_name: str,
         quantization: bool = True,
         hnsw: bool = False,
         flush_interval: float = 0.0,

@@ -15,7 +15,7 @@ from django.test import Client
 
 from memories.models import Memory
 from memories.services import MemoryDraft, memory_upsert
-from vectors.backend import reset_vector_store
+from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.client_store import ClientStore
 from vectors.runtime import store_cooldown
 from vectors.stores import EdgeStore, VectorStore
@@ -72,7 +72,7 @@ def make_memory(db: Any) -> Callable[..., Memory]:
 @pytest.fixture(autouse=True)
 def fresh_vector_store(tmp_path: Path) -> Iterator[VectorStore]:
     """Each test gets an empty embedded store: points must not leak from one test into the next."""
-    store = EdgeStore(tmp_path / "qdrant")
+    store = EdgeStore(tmp_path / "qdrant", model_name=embedding_model_name())
     store.ensure_collection()
     store_cooldown.clear()
     reset_vector_store(store)
@@ -87,6 +87,6 @@ def qdrant_down(fresh_vector_store: VectorStore) -> Iterator[None]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    reset_vector_store(ClientStore(url=f"http://127.0.0.1:{port}", timeout=1))
+    reset_vector_store(ClientStore(url=f"http://127.0.0.1:{port}", model_name=embedding_model_name(), timeout=1))
     store_cooldown.clear()
     yield

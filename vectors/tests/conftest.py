@@ -57,7 +57,7 @@ def store_down() -> Iterator[Callable[[], VectorStore]]:
     made: list[VectorStore] = []
 
     def swap() -> VectorStore:
-        store = ClientStore(url=f"http://127.0.0.1:{free_port()}", timeout=1)
+        store = ClientStore(url=f"http://127.0.0.1:{free_port()}", model_name=embedding_model_name(), timeout=1)
         store_cooldown.clear()
         reset_vector_store(store)
         made.append(store)

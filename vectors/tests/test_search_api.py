@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from memories.models import Memory, VectorStatus
+from vectors.backend import embedding_model_name
 from vectors.stores import EdgeStore, VectorStore
 from vectors.tests.conftest import install
 
@@ -228,7 +229,7 @@ def test_with_the_store_down_writes_succeed_search_degrades_and_reindex_repairs(
     assert ready.json()["kv_store"] is True
 
     # When the store is back and the sweep runs
-    store = install(EdgeStore(tmp_path / "back"))
+    store = install(EdgeStore(tmp_path / "back", model_name=embedding_model_name()))
     call_command("reindex", "--dirty", verbosity=0)
 
     # Then the memory is indexed and found by meaning again

@@ -11,7 +11,7 @@ from django.test import override_settings
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update, memory_upsert
 from vectors import metrics
-from vectors.backend import reset_vector_store, vector_collection_name
+from vectors.backend import embedding_model_name, reset_vector_store, vector_collection_name
 from vectors.selectors import memory_search
 from vectors.stores import EdgeStore, VectorPoint, VectorStore
 
@@ -57,7 +57,7 @@ class CountingEdgeStore(EdgeStore):
 def test_a_batch_is_embedded_and_upserted_in_batches(
     tmp_path: Path, django_capture_on_commit_callbacks: Any, edge_store: VectorStore
 ):
-    store = CountingEdgeStore(tmp_path / "counting")
+    store = CountingEdgeStore(tmp_path / "counting", model_name=embedding_model_name())
     store.upsert_calls = []
     reset_vector_store(store)
     drafts = [MemoryDraft(payload={"content": f"Fact number {i} about rivers."}) for i in range(300)]

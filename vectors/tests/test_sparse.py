@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from vectors.embedding import MODEL_NAME
 from vectors.sparse import SparseTerms, bm25_document, bm25_documents, bm25_query
 from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore
 from vectors.tests.test_stores import Cond, unit
@@ -33,7 +34,11 @@ def pid(seed: int) -> str:
 
 @pytest.fixture(params=["edge", "client"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    made: VectorStore = EdgeStore(tmp_path / "qdrant") if request.param == "edge" else ClientStore(location=":memory:")
+    made: VectorStore = (
+        EdgeStore(tmp_path / "qdrant", model_name=MODEL_NAME)
+        if request.param == "edge"
+        else ClientStore(location=":memory:", model_name=MODEL_NAME)
+    )
     made.ensure_collection()
     yield made
     made.close()

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from vectors.embedding import MODEL_NAME
 from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore, VectorStoreError
 
 DIM = 384
@@ -61,7 +62,11 @@ def point(
 
 @pytest.fixture(params=["edge", "client"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    made: VectorStore = EdgeStore(tmp_path / "qdrant") if request.param == "edge" else ClientStore(location=":memory:")
+    made: VectorStore = (
+        EdgeStore(tmp_path / "qdrant", model_name=MODEL_NAME)
+        if request.param == "edge"
+        else ClientStore(location=":memory:", model_name=MODEL_NAME)
+    )
     made.ensure_collection()
     yield made
     made.close()
@@ -281,12 +286,12 @@ def test_healthy(store: VectorStore) -> None:
 
 
 def test_edge_data_survives_close_and_reopen(tmp_path: Path) -> None:
-    first = EdgeStore(tmp_path)
+    first = EdgeStore(tmp_path, model_name=MODEL_NAME)
     first.upsert([point(1, metadata={"k": "v"}), point(2)])
     first.delete([point(2).id])
     first.close()
 
-    reopened = EdgeStore(tmp_path)
+    reopened = EdgeStore(tmp_path, model_name=MODEL_NAME)
 
     assert reopened.count() == 1
     hits = reopened.search(unit(1), tenant="acme", conditions=[Cond("k", "eq", "v")])
@@ -299,7 +304,7 @@ def test_edge_writes_survive_a_killed_process(tmp_path: Path) -> None:
         f"""
         import os, uuid
         from vectors.stores import EdgeStore, VectorPoint
-        store = EdgeStore({str(tmp_path)!r}, flush_interval=3600)
+        store = EdgeStore({str(tmp_path)!r}, model_name={MODEL_NAME!r}, flush_interval=3600)
         store.upsert([VectorPoint(str(uuid.UUID(int=i + 1)), [1.0] * 384, "acme", "default", "episodic", 0.0)
                       for i in range(50)])
         os._exit(0)  # no flush, no close
@@ -307,23 +312,23 @@ def test_edge_writes_survive_a_killed_process(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script], check=True, cwd=Path(__file__).resolve().parents[2])
 
-    reopened = EdgeStore(tmp_path)
+    reopened = EdgeStore(tmp_path, model_name=MODEL_NAME)
 
     assert reopened.count() == 50
     reopened.close()
 
 
 def test_edge_folder_is_locked_by_one_store(tmp_path: Path) -> None:
-    owner = EdgeStore(tmp_path)
+    owner = EdgeStore(tmp_path, model_name=MODEL_NAME)
     owner.ensure_collection()
 
     with pytest.raises(VectorStoreError, match="locked"):
-        EdgeStore(tmp_path).ensure_collection()
+        EdgeStore(tmp_path, model_name=MODEL_NAME).ensure_collection()
     owner.close()
 
 
 def test_edge_closed_store_refuses_work(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path)
+    store = EdgeStore(tmp_path, model_name=MODEL_NAME)
     store.close()
 
     with pytest.raises(VectorStoreError, match="closed"):
@@ -332,7 +337,7 @@ def test_edge_closed_store_refuses_work(tmp_path: Path) -> None:
 
 
 def test_edge_build_index_keeps_results(tmp_path: Path) -> None:
-    store = EdgeStore(tmp_path)
+    store = EdgeStore(tmp_path, model_name=MODEL_NAME)
     query = unit(9)
     store.upsert([point(i, vector=near(query, 0.2 * (i + 1), i)) for i in range(50)])
     before = ids_of(store.search(query, tenant="acme", limit=5))
@@ -345,7 +350,7 @@ def test_edge_build_index_keeps_results(tmp_path: Path) -> None:
 
 
 def test_client_store_unreachable_server_raises_vector_store_error() -> None:
-    store = ClientStore(url="http://127.0.0.1:9", timeout=1)
+    store = ClientStore(url="http://127.0.0.1:9", model_name=MODEL_NAME, timeout=1)
 
     assert not store.healthy()
     with pytest.raises(VectorStoreError):
