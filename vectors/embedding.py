@@ -107,7 +107,7 @@ class Embedder:
     """Thread-safe: ORT documents concurrent `InferenceSession.run` calls as safe and
     releases the GIL while running, and the tokenizer is only read after construction."""
 
-    model_name: str = MODEL_NAME
+    model_name: str  # set per instance: model_name_for(...)
     dimension: int = DIMENSION
 
     def __init__(
