@@ -190,9 +190,9 @@ def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ran
 def _load_ranked(scope: _Scope, ranked: Ranked) -> list[tuple[Memory, float]]:
     if not ranked:
         return []
-    found = memories_by_ids(tenant=scope.tenant, ids=[uuid.UUID(memory_id) for memory_id, _ in ranked])
-    hits = [(found.get(uuid.UUID(memory_id)), score) for memory_id, score in ranked]
-    return [(memory, score) for memory, score in hits if memory is not None]
+    ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
+    found = memories_by_ids(tenant=scope.tenant, ids=ids)
+    return [(found[memory_id], score) for memory_id, (_, score) in zip(ids, ranked, strict=True) if memory_id in found]
 
 
 def memory_similar(*, memory: Memory, limit: int = 10) -> list[tuple[Memory, float]]:
