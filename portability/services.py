@@ -228,25 +228,23 @@ def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_
     if dry_run:
         created = len(fresh)
     elif fresh:
-        with transaction.atomic(), connection.cursor() as cursor:
-            params = [value for row in fresh for value in row]
-            cursor.execute(_MEMORY_SQL.format(values=", ".join([_MEMORY_ROW] * len(fresh))), params)
-            created = len(cursor.fetchall())
+        created = _insert(_MEMORY_SQL, _MEMORY_ROW, fresh)
     summary.memories_created += created
     summary.memories_skipped += len(rows) - created
     rows.clear()
 
 
+def _insert(sql: str, row_sql: str, rows: list[tuple[Any, ...]]) -> int:
+    """One multi-row INSERT ... RETURNING of `rows`; how many rows it created."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql.format(values=", ".join([row_sql] * len(rows))), [value for row in rows for value in row])
+        return len(cursor.fetchall())
+
+
 def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
     if not rows:
         return
-    if dry_run:
-        created = len(rows)
-    else:
-        with transaction.atomic(), connection.cursor() as cursor:
-            params = [value for row in rows for value in row]
-            cursor.execute(_LINK_SQL.format(values=", ".join([_LINK_ROW] * len(rows))), params)
-            created = len(cursor.fetchall())
+    created = len(rows) if dry_run else _insert(_LINK_SQL, _LINK_ROW, rows)
     summary.links_created += created
     summary.links_skipped += len(rows) - created
     rows.clear()
