@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 from vectors.embedding import DIMENSION, Embedder, get_embedder, model_name_for
-from vectors.stores import LAYOUT_VERSION, ClientStore, EdgeStore, VectorStore, VectorStoreError, collection_name_for
+from vectors.stores import ClientStore, EdgeStore, VectorStore, VectorStoreError, collection_name_for
 
 # While the store cannot create its collection (Qdrant down when the process starts), every
 # call says so, but the store is asked again at most this often.
@@ -77,14 +77,6 @@ def vector_collection_name() -> str:
     """Where this configuration's vectors live (model, dimension, layout): what a memory's
     `vector_model` records, so a change of any of them makes its memories dirty."""
     return collection_name_for(model_name=embedding_model_name(), dimension=DIMENSION)
-
-
-def indexed_here_labels() -> tuple[str, ...]:
-    """The `vector_model` values that mean "indexed into the current collection". Versions
-    before 1.1 recorded only the model's name, always into layout 2: while that is still the
-    layout, such a memory needs no new vector."""
-    current = vector_collection_name()
-    return (current, embedding_model_name()) if LAYOUT_VERSION == 2 else (current,)
 
 
 def embedder() -> Embedder:

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vectors.engine_filters import EQ_FIELD, FilterNode
+from vectors.engine_filters import EQ_FIELD, SCOPE_FIELD, FilterNode
 from vectors.sparse import SPARSE_VECTOR_NAME, SparseTerms
 from vectors.stores import (
     DEFAULT_DIMENSION,
@@ -77,7 +77,7 @@ class ClientStore(VectorStore):
                 self.collection_name,
                 vectors_config=m.VectorParams(size=self.dimension, distance=m.Distance.COSINE),
                 sparse_vectors_config={SPARSE_VECTOR_NAME: m.SparseVectorParams(modifier=m.Modifier.IDF)},
-                # Every search is tenant-scoped: per-tenant graphs, no global one.
+                # Every search names its scope (tenant + namespace): one graph per scope, no global one.
                 hnsw_config=m.HnswConfigDiff(m=0, payload_m=16),
                 quantization_config=int8 if self.quantization else None,
             )
@@ -193,7 +193,8 @@ def _models() -> Any:
 def _client_indexes() -> dict[str, Any]:
     m = _models()
     return {
-        "tenant": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True),
+        SCOPE_FIELD: m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, is_tenant=True),
+        "tenant": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
         "namespace": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
         "memory_type": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
         "created_ts": m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False),

@@ -18,7 +18,7 @@ from django.db import connection
 
 from memories.models import Memory, VectorStatus
 from vectors import metrics
-from vectors.backend import get_vector_store, indexed_here_labels
+from vectors.backend import get_vector_store, vector_collection_name
 from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
 from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
 from vectors.sparse import bm25_document
@@ -204,7 +204,7 @@ def memories_to_index(*, tenant: str | None = None, namespace: str | None = None
     # Dirty: pending, failed, or indexed into another collection (another model or layout), so
     # after such a change the sweep and `reindex --dirty` rebuild everything.
     if dirty:
-        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model__in=indexed_here_labels())
+        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model=vector_collection_name())
     else:
         queryset = Memory.objects.all()
     if tenant is not None:
@@ -281,7 +281,7 @@ class TenantDrift:
 def vectors_drift() -> list[TenantDrift]:
     """Compare PostgreSQL with the store, per tenant. Holds every id in memory (~150 MB per million)."""
     store = vector_store_ready()
-    current = indexed_here_labels()
+    current = vector_collection_name()
     by_tenant: dict[str, TenantDrift] = {}
     known: dict[str, str] = {}
     rows = Memory.objects.order_by().values_list("id", "tenant", "vector_status", "vector_model")
@@ -291,7 +291,7 @@ def vectors_drift() -> list[TenantDrift]:
         known[key] = tenant
         drift = by_tenant.setdefault(tenant, TenantDrift(tenant=tenant))
         drift.memories += 1
-        if status == VectorStatus.INDEXED and model in current:
+        if status == VectorStatus.INDEXED and model == current:
             indexed.add(key)
     in_store: set[str] = set()
     for point_id in store.iter_ids():

@@ -21,10 +21,12 @@ import qdrant_edge as qe
 from vectors.engine_filters import (
     EQ_FIELD,
     RANGE_OPS,
+    SCOPE_FIELD,
     FilterCondition,
     FilterNode,
     compile_filter,
     equality_tokens,
+    scope_value,
 )
 from vectors.sparse import SPARSE_VECTOR_NAME, SparseTerms
 
@@ -46,9 +48,10 @@ __all__ = [
 DEFAULT_DIMENSION = 384
 # Rescoring 2×limit int8 candidates gave recall@10 = 1.0 against exact search at 100k.
 OVERSAMPLING = 2.0
-# Bumped whenever the collection's layout changes (2 = dense + BM25 sparse vector + eq_keys), so an
-# existing store is never read with the wrong layout: `reindex --recreate` fills the new one.
-LAYOUT_VERSION = 2
+# Bumped whenever the collection's layout changes, so an existing store is never read with the
+# wrong layout: `reindex --dirty` (or the embedded sweeper) fills the new one. 2 = dense + BM25
+# sparse vector + eq_keys; 3 = + the tenant-indexed `scope` field, float16 in the embedded engine.
+LAYOUT_VERSION = 3
 # Hybrid search fuses the top HYBRID_DEPTH of each side with the engine's distribution-based
 # score fusion (DBSF: each side's scores normalised by mean ± 3σ, then summed). On SciFact it
 # beat RRF(k=60) by 0.018 nDCG@10 with no parameter to tune (bench/scifact_offline.py).
@@ -57,6 +60,10 @@ HYBRID_DEPTH = 50
 # points an unindexed dense search costs ~8-30 ms, a cached one microseconds. Only EdgeStore,
 # whose one process sees every write; a server has writers this process never hears about.
 RESULT_CACHE_SIZE = 2048
+# The embedded store keeps its dense vectors as float16: an unindexed search is an exact scan
+# that reads every vector of the scope, and half the bytes make it ~1.6x faster at 100k points
+# (bench/bench_vectors.py), with scores within ~1e-3 of float32.
+EDGE_DATATYPE = qe.VectorStorageDatatype.Float16
 
 
 class VectorStoreError(Exception):
@@ -90,7 +97,12 @@ class VectorPoint:
         # Qdrant holds only what searches filter on; PostgreSQL stays the truth.
         keys = ("tenant", "namespace", "memory_type", "payload", "metadata")
         tokens = equality_tokens(self.payload, self.metadata)
-        return {k: getattr(self, k) for k in keys} | {"created_ts": float(self.created_ts), EQ_FIELD: tokens}
+        extra = {
+            "created_ts": float(self.created_ts),
+            EQ_FIELD: tokens,
+            SCOPE_FIELD: scope_value(self.tenant, self.namespace),
+        }
+        return {k: getattr(self, k) for k in keys} | extra
 
 
 def collection_name_for(*, model_name: str, dimension: int) -> str:
@@ -250,7 +262,7 @@ class EdgeStore(VectorStore):
     """Qdrant's engine in-process; one process locks its folder, so one worker only.
 
     Nothing here optimizes segments (see `build_index`): search is an exact scan of
-    the points that pass the filter, and the tenant index keeps it to one tenant.
+    the points that pass the filter, and the scope index keeps it to one tenant's namespace.
     """
 
     def __init__(
@@ -263,9 +275,11 @@ class EdgeStore(VectorStore):
         hnsw: bool = False,
         flush_interval: float = 0.0,
         max_search_threads: int | None = None,
+        datatype: qe.VectorStorageDatatype = EDGE_DATATYPE,
     ) -> None:
         super().__init__(dimension=dimension, model_name=model_name)
         self.shard_path = Path(path) / self.collection_name
+        self.datatype = datatype
         self.quantization = quantization
         self.hnsw = hnsw
         # update() only writes the WAL into the page cache (no fsync): enough to survive a
@@ -283,11 +297,12 @@ class EdgeStore(VectorStore):
 
     def _config(self) -> qe.EdgeConfig:
         int8 = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
-        # m=0: no global graph. Every search is tenant-scoped, so with hnsw=True
-        # payload_m builds one graph per tenant instead (Qdrant's multitenancy recipe).
+        # m=0: no global graph. Every search names its scope (tenant + namespace), so with
+        # hnsw=True payload_m builds one graph per scope instead (Qdrant's multitenancy recipe).
         hnsw = qe.HnswIndexConfig(m=0, ef_construct=100, full_scan_threshold=10_000, payload_m=16 * self.hnsw)
+        dense = qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine, datatype=self.datatype)
         return qe.EdgeConfig(
-            vectors=qe.EdgeVectorParams(size=self.dimension, distance=qe.Distance.Cosine),
+            vectors=dense,
             sparse_vectors={SPARSE_VECTOR_NAME: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             quantization_config=int8 if self.quantization else None,
             hnsw_config=hnsw,
@@ -473,13 +488,14 @@ class EdgeStore(VectorStore):
             shard.flush()
         return changed
 
-    def info(self) -> dict[str, int]:
+    def info(self) -> dict[str, int | str]:
         with self._using("info") as shard:
             info = shard.info()
         return {
             "points": info.points_count,
             "indexed_vectors": info.indexed_vectors_count,
             "segments": info.segments_count,
+            "datatype": str(self.datatype).rpartition(".")[2].lower(),
         }
 
     def flush(self) -> None:
@@ -500,9 +516,11 @@ class EdgeStore(VectorStore):
             self._close_shard()
 
 
-# enable_hnsw=False: payload_m graphs only for the tenant, not one per namespace or type.
+# enable_hnsw=False: payload_m graphs only per scope (tenant + namespace, what every search
+# names), not per tenant, namespace or type as well.
 _EDGE_INDEXES: dict[str, Any] = {
-    "tenant": qe.KeywordIndexParams(is_tenant=True),
+    SCOPE_FIELD: qe.KeywordIndexParams(is_tenant=True),
+    "tenant": qe.KeywordIndexParams(enable_hnsw=False),
     "namespace": qe.KeywordIndexParams(enable_hnsw=False),
     "memory_type": qe.KeywordIndexParams(enable_hnsw=False),
     "created_ts": qe.FloatIndexParams(enable_hnsw=False),

@@ -76,8 +76,8 @@ def test_reindex_narrows_to_a_tenant_a_namespace_or_the_dirty(vector_store: Vect
     "recorded",
     [
         "all-MiniLM-L6-v2",  # before 1.1 the model's name only: here, the float model's
-        "soma_all-minilm-l6-v2_384_layout2",  # the float model's collection (SOMA_EMBEDDING_QUANTIZE=false)
-        "soma_all-minilm-l6-v2-qint8_384_layout1",  # this model, an older collection layout
+        "soma_all-minilm-l6-v2_384_layout3",  # the float model's collection (SOMA_EMBEDDING_QUANTIZE=false)
+        "soma_all-minilm-l6-v2-qint8_384_layout2",  # this model in 1.1's layout (no scope field, float32)
     ],
 )
 def test_reindex_dirty_rebuilds_memories_indexed_into_another_collection(vector_store: VectorStore, recorded: str):
@@ -93,20 +93,6 @@ def test_reindex_dirty_rebuilds_memories_indexed_into_another_collection(vector_
     assert set(Memory.objects.values_list("vector_model", flat=True)) == {vector_store.collection_name}
     assert vector_store.collection_name == vector_collection_name()
     assert vector_store.count() == 2
-
-
-def test_a_model_name_recorded_before_1_1_counts_as_the_current_collection(vector_store: VectorStore):
-    # Versions before 1.1 recorded the model's name, always into the current layout (2): those
-    # memories keep their vectors, nothing is embedded again.
-    memory = stored("Indexed by 1.0.")[0]
-    memories_index(ids=[memory.pk])
-    Memory.objects.filter(pk=memory.pk).update(vector_model=embedding_model_name())
-
-    out, _ = run("reindex", "--dirty", "--dry-run")
-    check, _ = run("vectors_check")
-
-    assert out.strip() == "Dry run: would index 0 memories (dirty only)."
-    assert "No drift" in check
 
 
 def test_reindex_dry_run_counts_and_writes_nothing(vector_store: VectorStore):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import qdrant_edge as qe
 
 from vectors.embedding import MODEL_NAME
 from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore, VectorStoreError
@@ -77,7 +79,7 @@ def ids_of(hits: list[tuple[str, float]]) -> list[str]:
 
 
 def test_collection_name_carries_model_and_dimension(store: VectorStore) -> None:
-    assert store.collection_name == "soma_all-minilm-l6-v2_384_layout2"
+    assert store.collection_name == "soma_all-minilm-l6-v2_384_layout3"
 
 
 def test_search_ranks_by_cosine_similarity(store: VectorStore) -> None:
@@ -115,6 +117,24 @@ def test_namespace_and_memory_type_filters(store: VectorStore) -> None:
     assert set(ids_of(store.search(query, tenant="acme", namespace="work"))) == {point(1).id, point(2).id}
     assert set(ids_of(store.search(query, tenant="acme", memory_type="semantic"))) == {point(2).id, point(3).id}
     assert ids_of(store.search(query, tenant="acme", namespace="home", memory_type="episodic")) == []
+
+
+def test_a_namespace_search_stays_in_its_tenant(store: VectorStore) -> None:
+    # Tenant and namespace share one indexed "scope" value: names that join to the same text
+    # across the boundary must still be told apart.
+    shared = unit(9)
+    store.upsert(
+        [
+            point(1, tenant="a.b", namespace="c", vector=shared),
+            point(2, tenant="a", namespace="b.c", vector=shared),
+            point(3, tenant="a", namespace="c", vector=shared),
+        ]
+    )
+
+    assert ids_of(store.search(shared, tenant="a.b", namespace="c")) == [point(1).id]
+    assert ids_of(store.search(shared, tenant="a", namespace="b.c")) == [point(2).id]
+    assert set(ids_of(store.search(shared, tenant="a"))) == {point(2).id, point(3).id}
+    assert store.search(shared, tenant="a", namespace="a.b") == []
 
 
 @pytest.fixture
@@ -283,6 +303,26 @@ def test_healthy(store: VectorStore) -> None:
 
 
 # --- EdgeStore only ---------------------------------------------------------------
+
+
+def test_edge_stores_float16_and_scores_as_float32_would(tmp_path: Path) -> None:
+    halves = EdgeStore(tmp_path / "f16", model_name=MODEL_NAME)
+    full = EdgeStore(tmp_path / "f32", model_name=MODEL_NAME, datatype=qe.VectorStorageDatatype.Float32)
+    query = unit(1000)
+    points = [point(i, vector=near(query, 0.2 + i / 50, i)) for i in range(200)]
+    for made in (halves, full):
+        made.upsert(points)
+
+    exact = full.search(query, tenant="acme", limit=20)
+    approximate = halves.search(query, tenant="acme", limit=20)
+
+    persisted = json.loads((halves.shard_path / "edge_config.json").read_text())  # the engine's own record
+    assert persisted["vectors"][""]["datatype"] == "float16"
+    assert (halves.info()["datatype"], full.info()["datatype"]) == ("float16", "float32")
+    assert ids_of(approximate) == ids_of(exact)
+    assert max(abs(a - b) for (_, a), (_, b) in zip(approximate, exact, strict=True)) < 1e-3
+    halves.close()
+    full.close()
 
 
 def test_edge_data_survives_close_and_reopen(tmp_path: Path) -> None:
