@@ -31,8 +31,23 @@ def memories_by_ids(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     One SQL statement with an array parameter, written once: 0.69 ms for 10 ids against
     0.89 ms for `filter(tenant=..., pk__in=ids)`, which Django compiles again on every call.
     The tenant is checked again here: an id from the vector store is never trusted alone.
+    Each memory also carries `row_version` (see `memory_row_versions`).
     """
     return {memory.pk: memory for memory in Memory.objects.raw(_by_ids_sql(), [tenant, list(ids)])}
+
+
+def memory_row_versions(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The version of each of the tenant's rows among `ids`, and no entry for a deleted row.
+    Any UPDATE, by anyone (the ORM, raw SQL, another process), changes it. One narrow query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_versions_sql(), [tenant, list(ids)])
+        return dict(cursor.fetchall())
+
+
+# A row version: `xmin`, the transaction that wrote it, and `ctid`, where that tuple lies. Every
+# UPDATE writes a new tuple: another transaction gives it another xmin, the same transaction
+# (which keeps its xmin) another ctid; a slot freed by VACUUM is only reused by a later writer.
+_ROW_VERSION = "{table}.xmin::text || '/' || {table}.ctid::text"
 
 
 @functools.cache
@@ -43,7 +58,21 @@ def _by_ids_sql() -> str:
     names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
     columns = ", ".join(f"{table}.{quote(name)}" for name in names if name)
     # Only quoted names from the model's own meta are spliced in; the values are bound parameters.
-    return f"SELECT {columns} FROM {table} WHERE {table}.{quote('tenant')} = %s AND {table}.{quote('id')} = ANY(%s)"  # noqa: S608
+    version = _ROW_VERSION.format(table=table)
+    return f"SELECT {columns}, {version} AS row_version FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
+
+
+@functools.cache
+def _versions_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Memory._meta.db_table)
+    return f"SELECT {table}.{quote('id')}, {_ROW_VERSION.format(table=table)} FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
+
+
+def _by_ids_where() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Memory._meta.db_table)
+    return f"{table}.{quote('tenant')} = %s AND {table}.{quote('id')} = ANY(%s)"
 
 
 def memory_resolve(*, tenant: str, ref: str, namespace: str | None, queryset: MemoryQuerySet) -> Memory:

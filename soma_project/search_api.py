@@ -8,16 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-from ninja import Query, Router
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Query, Router
 
 from graph.selectors import neighbors_for_many
 from memories.filters import parse_filters
 from memories.models import Memory
 from memories.schemas import ErrorOut
 from soma_project.auth import request_tenant
+from soma_project.search_cache import rendered_searches
 from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
-from vectors.selectors import SearchResult, memory_search
+from vectors.selectors import SearchResult, memory_search, ranked_memories
 
 router = Router(tags=["search"])
 
@@ -25,17 +26,20 @@ ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 413, 422, 429, 503), Erro
 
 
 @router.post("/search", response={200: SearchOut, **ERRORS})
-def search_post(request: HttpRequest, body: SearchIn) -> dict[str, Any]:
+def search_post(request: HttpRequest, body: SearchIn) -> dict[str, Any] | HttpResponse:
     return _search(request, body)
 
 
 @router.get("/search", response={200: SearchOut, **ERRORS})
-def search_get(request: HttpRequest, params: Query[SearchQueryIn]) -> dict[str, Any]:
+def search_get(request: HttpRequest, params: Query[SearchQueryIn]) -> dict[str, Any] | HttpResponse:
     return _search(request, params)
 
 
-def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any]:
+def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResponse:
     tenant = request_tenant(request)
+    # Without expand_hops an answer shows only the ranked rows, so it can be reused while they
+    # are unchanged (soma_project.search_cache); linked memories are loaded every time.
+    reusable = params.expand_hops == 0
     result = memory_search(
         tenant=tenant,
         query=params.query,
@@ -45,8 +49,31 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any]:
         memory_type=params.memory_type,
         conditions=parse_filters(params.filters),
         mode=params.mode,
+        load=not reusable,
     )
+    ranked = result.ranked
+    if reusable and ranked is not None:
+        body = rendered_searches.answer(
+            tenant=tenant,
+            ranked=ranked,
+            load=lambda: ranked_memories(tenant=tenant, ranked=ranked),
+            render=lambda hits: _render(request, SearchResult(hits=hits, ranked=ranked)),
+        )
+        return HttpResponse(body, content_type=_api().get_content_type())
     return {"memories": _hits_out(tenant, result, params.expand_hops), "degraded": result.degraded}
+
+
+def _render(request: HttpRequest, result: SearchResult) -> bytes:
+    """The bytes ninja would send for this result under the SearchOut contract."""
+    out = SearchOut.model_validate({"memories": _hits_out("", result, 0), "degraded": result.degraded})
+    content = _api().renderer.render(request, out.model_dump(), response_status=200)
+    return content if isinstance(content, bytes) else content.encode()
+
+
+def _api() -> NinjaAPI:
+    from soma_project.api import api  # it imports this module
+
+    return api
 
 
 class _Hit:

@@ -44,6 +44,8 @@ class SearchResult:
     hits: list[tuple[Memory, float]] = field(default_factory=list)
     # True when the vector store or the embedder failed and PostgreSQL full-text answered.
     degraded: bool = False
+    # The engine's ranking, (id, score) best first; None when PostgreSQL full-text answered.
+    ranked: Ranked | None = None
 
 
 def query_vector(*, text: str) -> list[float]:
@@ -62,29 +64,30 @@ def memory_search(
     memory_type: str | None = None,
     conditions: Sequence[FilterCondition] = (),
     mode: SearchMode = "vector",
+    load: bool = True,
 ) -> SearchResult:
     """The best `top_k` memories after `offset`, best first. Filters run before ranking, in the
     engine (payload indexes) or in the SQL, never by dropping hits afterwards.
 
-    Queries: one, to load the hits.
+    `load=False` leaves an engine ranking's memories unloaded (`hits` empty, `ranked` set) for
+    a caller that loads them itself; the full-text fallback always loads them.
+
+    Queries: one, to load the hits (none with load=False, unless degraded).
     """
     if mode not in SEARCH_MODES:
         raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}.", "invalid_mode")
     scope = _Scope(tenant=tenant, namespace=namespace, memory_type=memory_type, conditions=list(conditions))
     started = time.perf_counter()
-    degraded = False
+    rank = {"keyword": _sparse_ranked, "hybrid": _hybrid_ranked}.get(mode, _dense_ranked)
     try:
-        if mode == "keyword":
-            hits = _load_ranked(scope, _sparse_ranked(scope, query, limit=top_k, offset=offset))
-        elif mode == "hybrid":
-            hits = _load_ranked(scope, _hybrid_ranked(scope, query, limit=top_k, offset=offset))
-        else:
-            hits = _load_ranked(scope, _dense_ranked(scope, query, limit=top_k, offset=offset))
+        ranked = rank(scope, query, limit=top_k, offset=offset)
     except (VectorStoreError, EmbeddingError) as exc:
         _note_failure(exc)
-        hits, degraded = _keyword_hits(scope, query, limit=top_k, offset=offset), True
+        result = SearchResult(hits=_keyword_hits(scope, query, limit=top_k, offset=offset), degraded=True)
+    else:
+        result = SearchResult(hits=ranked_memories(tenant=tenant, ranked=ranked) if load else [], ranked=ranked)
     metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
-    return SearchResult(hits=hits, degraded=degraded)
+    return result
 
 
 @dataclass
@@ -187,11 +190,13 @@ def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ran
     )
 
 
-def _load_ranked(scope: _Scope, ranked: Ranked) -> list[tuple[Memory, float]]:
+def ranked_memories(*, tenant: str, ranked: Ranked) -> list[tuple[Memory, float]]:
+    """The tenant's memories of an engine ranking, in its order, with their scores (one query).
+    A memory gone from PostgreSQL is left out, whatever the engine still holds."""
     if not ranked:
         return []
     ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
-    found = memories_by_ids(tenant=scope.tenant, ids=ids)
+    found = memories_by_ids(tenant=tenant, ids=ids)
     return [(found[memory_id], score) for memory_id, (_, score) in zip(ids, ranked, strict=True) if memory_id in found]
 
 
@@ -201,5 +206,4 @@ def memory_similar(*, memory: Memory, limit: int = 10) -> list[tuple[Memory, flo
     vector = query_vector(text=memory.text)
     ranked = store.search(vector, tenant=memory.tenant, namespace=memory.namespace, limit=limit + 1)
     ranked = [(memory_id, score) for memory_id, score in ranked if memory_id != str(memory.pk)][:limit]
-    scope = _Scope(tenant=memory.tenant, namespace=memory.namespace, memory_type=None, conditions=[])
-    return _load_ranked(scope, ranked)
+    return ranked_memories(tenant=memory.tenant, ranked=ranked)

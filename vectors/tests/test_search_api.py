@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from memories.models import Memory, VectorStatus
+from soma_project.search_cache import rendered_searches
 from vectors.backend import embedding_model_name
 from vectors.stores import EdgeStore, VectorStore
 from vectors.tests.conftest import install
@@ -240,3 +241,51 @@ def test_with_the_store_down_writes_succeed_search_degrades_and_reindex_repairs(
     assert response.json()["degraded"] is False
     assert found(response) == ["Meteor showers peak in August."]
     assert api.get("/readyz").status_code == 200
+
+
+def test_a_repeated_search_reuses_its_answer_while_the_rows_are_unchanged(
+    vector_store: VectorStore, api: Any, write: Callable[..., Memory], django_assert_num_queries: Callable[..., Any]
+):
+    write("Otters hold hands while sleeping.")
+    write("Sea otters use rocks as tools.")
+    first = search(api, query="otters", top_k=2)
+    rendered_searches.clear()
+    fresh = search(api, query="otters", top_k=2)  # rendered again from the rows
+
+    with django_assert_num_queries(1):  # the rows' versions only
+        again = search(api, query="otters", top_k=2)
+
+    assert first.status_code == fresh.status_code == again.status_code == 200
+    assert again.content == fresh.content == first.content
+    assert again["Content-Type"] == fresh["Content-Type"] == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        # No signal, no updated_at: only PostgreSQL knows the row changed.
+        'UPDATE memories_memory SET payload = \'{"content": "changed"}\'::jsonb WHERE id = %s',
+        "UPDATE memories_memory SET importance = 0.25 WHERE id = %s",
+        "DELETE FROM memories_memory WHERE id = %s",
+    ],
+)
+def test_a_reused_answer_shows_every_change_to_its_rows(
+    vector_store: VectorStore, api: Any, write: Callable[..., Memory], change: str
+):
+    from django.db import connection
+
+    memory = write("Otters hold hands while sleeping.")
+    before = search(api, query="otters").json()["memories"]
+    for _ in range(2):  # the same transaction may change a row twice: each change is seen
+        with connection.cursor() as cursor:
+            cursor.execute(change, [memory.pk])
+        expected = [Memory.objects.get(pk=memory.pk)] if Memory.objects.filter(pk=memory.pk).exists() else []
+
+        after = search(api, query="otters").json()["memories"]
+
+        assert [(hit["id"], hit["payload"], hit["importance"]) for hit in after] == [
+            (str(m.pk), m.payload, m.importance) for m in expected
+        ]
+    assert [(hit["id"], hit["payload"], hit["importance"]) for hit in before] == [
+        (str(memory.pk), memory.payload, memory.importance)
+    ]
