@@ -9,7 +9,7 @@ sentences, two half-sentences are joined so every text is distinct. Each memory 
 metadata {"user_id": "u<i % 100>"}, so the filter {"user_id": "u7"} keeps 1%.
 
 `--build-index` then stops the server, builds the embedded engine's index offline
-(`manage.py vectors_optimize`: int8 + per-tenant HNSW, which must never run in a serving
+(`manage.py vectors_optimize`: int8 + HNSW per tenant and namespace, which must never run in a serving
 process), restarts the server on the same data and measures the searches again.
 `--reuse DIR` skips the ingest and serves a data dir an earlier run left (it prints it).
 

@@ -147,10 +147,12 @@ def bench_store(root: Path, *, points: int, tenants: int, hnsw: bool) -> None:
         return store._query(q.tolist(), [], limit=10, offset=0)
 
     def one_tenant(q: np.ndarray) -> list[tuple[str, float]]:
-        return store.search(q, tenant=f"t{probe}", limit=10)
+        return store.search(q, tenant=f"t{probe}", namespace="default", limit=10)
 
     def tenant_and_metadata(q: np.ndarray) -> list[tuple[str, float]]:
-        return store.search(q, tenant=f"t{probe}", conditions=[_Cond("n", "gte", points // 2)], limit=10)
+        return store.search(
+            q, tenant=f"t{probe}", namespace="default", conditions=[_Cond("n", "gte", points // 2)], limit=10
+        )
 
     def recall(run: Callable[[np.ndarray], list[tuple[str, float]]], truth: list[set[int]], pool: list[str]) -> float:
         position = {point_id: i for i, point_id in enumerate(pool)}
@@ -182,7 +184,7 @@ def bench_store(root: Path, *, points: int, tenants: int, hnsw: bool) -> None:
 
     started = time.perf_counter()
     store.build_index()
-    label = "int8 + per-tenant HNSW" if hnsw else "int8 quantization only"
+    label = "int8 + HNSW per tenant and namespace" if hnsw else "int8 quantization only"
     print(f"build_index       {time.perf_counter() - started:.1f} s  ({label}; offline only: holds the GIL)")
     print(f"info              {store.info()}")
     report("indexed")
@@ -205,7 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--tenants", type=int, default=100)
-    parser.add_argument("--hnsw", action="store_true", help="also build per-tenant HNSW graphs (minutes)")
+    parser.add_argument("--hnsw", action="store_true", help="also build HNSW graphs per tenant and namespace (minutes)")
     parser.add_argument("--skip-embedder", action="store_true")
     args = parser.parse_args()
 

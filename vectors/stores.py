@@ -474,7 +474,7 @@ class EdgeStore(VectorStore):
         return True
 
     def build_index(self) -> bool:
-        """OFFLINE ONLY: build the int8 (and, with hnsw=True, per-tenant HNSW) index.
+        """OFFLINE ONLY: build the int8 (and, with hnsw=True, per-scope HNSW) index.
 
         `optimize()` holds the GIL for its whole run (~2 s at 100k points for the int8
         index, longer with HNSW), freezing every other thread: run it from a management

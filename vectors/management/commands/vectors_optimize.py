@@ -1,4 +1,4 @@
-"""Build the embedded vector engine's search index offline (int8 quantization + per-tenant HNSW).
+"""Build the embedded vector engine's search index offline (int8 quantization + HNSW per tenant and namespace).
 
 The engine's optimize() holds Python's GIL for its whole run, so it must never run inside the
 serving process; the server also locks the store's folder. Stop the server, run this, start it.
@@ -25,7 +25,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-hnsw",
             action="store_true",
-            help="only the int8 quantized vectors, no per-tenant HNSW graph (faster to build)",
+            help="only the int8 quantized vectors, no HNSW graphs (faster to build)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
