@@ -480,8 +480,8 @@ class EdgeStore(VectorStore):
         index, longer with HNSW), freezing every other thread: run it from a management
         command while the server is stopped, never while serving. Points written later
         land in a new unindexed segment (exact scan) until the next build. With hnsw=True
-        there is no global graph (m=0): only tenant-filtered searches, which are all the
-        public `search` makes, can use it.
+        there is no global graph (m=0): only searches in a scope (tenant and namespace),
+        which every API search is, can use the graphs.
         """
         with self._using("optimize") as shard:
             changed = shard.optimize()
