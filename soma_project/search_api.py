@@ -57,15 +57,15 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
             tenant=tenant,
             ranked=ranked,
             load=lambda: ranked_memories(tenant=tenant, ranked=ranked),
-            render=lambda hits: _render(request, SearchResult(hits=hits, ranked=ranked)),
+            render=lambda hits: _render(request, hits),
         )
         return HttpResponse(body, content_type=_api().get_content_type())
     return {"memories": _hits_out(tenant, result, params.expand_hops), "degraded": result.degraded}
 
 
-def _render(request: HttpRequest, result: SearchResult) -> bytes:
-    """The bytes ninja would send for this result under the SearchOut contract."""
-    out = SearchOut.model_validate({"memories": _hits_out("", result, 0), "degraded": result.degraded})
+def _render(request: HttpRequest, hits: list[tuple[Memory, float]]) -> bytes:
+    """The bytes ninja would send for these ranked hits under the SearchOut contract."""
+    out = SearchOut.model_validate({"memories": [_Hit(memory, score) for memory, score in hits], "degraded": False})
     content = _api().renderer.render(request, out.model_dump(), response_status=200)
     return content if isinstance(content, bytes) else content.encode()
 

@@ -6,7 +6,8 @@ request took in-process; checking that none of those rows changed takes one narr
 (`memory_row_versions`, ~0.3 ms). A row's version is PostgreSQL's own record of the tuple
 (`xmin` and `ctid`): every UPDATE, whoever makes it (the API, the admin, raw SQL, another
 process), gives the row a new one, and a deleted row is absent. So an answer is reused only for
-exactly the rows it was rendered from; anything else renders anew. The cache is per process and bounded (RENDERED_SEARCHES entries).
+exactly the rows it was rendered from; anything else renders anew. The cache is per process and
+bounded (RENDERED_SEARCHES entries).
 """
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from collections.abc import Callable, Hashable
 
 from memories.models import Memory
 from memories.selectors import memory_row_versions
+from vectors.selectors import Ranked
 
 RENDERED_SEARCHES = 1024
-
-Ranked = list[tuple[str, float]]
 
 
 class RenderedSearches:
