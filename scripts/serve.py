@@ -66,6 +66,7 @@ def main() -> None:
         from soma_project.wsgi import application
         from vectors.backend import embedder, get_vector_store
         from vectors.embedding import EmbeddingError
+        from vectors.index_builder import index_builder_start
         from vectors.stores import VectorStoreError
         from vectors.sweeper import sweeper_start
 
@@ -79,6 +80,8 @@ def main() -> None:
             print(f"embedding model unavailable: {exc}", file=sys.stderr, flush=True)
         # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
         sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
+        # Nor can a command build its search index: a child process builds it on a copy.
+        builder = index_builder_start(threshold=settings.SOMA_INDEX_THRESHOLD)
         # SIGTERM's default would kill the process and skip atexit, leaving the embedded PostgreSQL
         # running. As SystemExit, waitress stops accepting, lets running requests finish (up to
         # 5 s) and returns; then the store closes and atexit stops PostgreSQL.
@@ -98,6 +101,8 @@ def main() -> None:
         finally:
             from vectors.backend import reset_vector_store
 
+            if builder is not None:
+                builder.stop(timeout=0.5)  # a build under way is killed by closing the store
             reset_vector_store(None)  # close (and flush) the embedded engine
 
 

@@ -203,6 +203,9 @@ SOMA_EMBEDDING_QUANTIZE = env.bool("SOMA_EMBEDDING_QUANTIZE", default=True)
 SOMA_MODEL_CACHE_DIR = Path(env.str("SOMA_MODEL_CACHE_DIR", default=str(SOMA_DATA_DIR / "models")))
 # Seconds between the embedded server's sweeps of pending/failed vectors (0 = no sweeper thread).
 SOMA_REINDEX_INTERVAL = env.int("SOMA_REINDEX_INTERVAL", default=300)
+# The embedded server builds its vector index in a child process once this many points were
+# written since the last build (vectors.index_builder); 0 = never (`manage.py vectors_optimize`).
+SOMA_INDEX_THRESHOLD = env.int("SOMA_INDEX_THRESHOLD", default=20_000)
 # Payload/metadata keys that search filters use often, "key" (keyword) or "key:integer|float|bool|datetime".
 SOMA_VECTOR_INDEXED_KEYS: dict[str, str] = {}
 for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):

@@ -163,12 +163,7 @@ def payload_indexes_ensure(*, store: VectorStore, keys: dict[str, str]) -> list[
             "bool": lambda: qe.BoolIndexParams(enable_hnsw=False),
             "datetime": lambda: qe.DatetimeIndexParams(enable_hnsw=False),
         }
-        with store._using("create field index") as shard:
-            on_shard = set(shard.info().payload_schema)
-            for name, kind in wanted.items():
-                if name not in on_shard:
-                    shard.update(qe.UpdateOperation.create_field_index(name, edge_params[kind]()))
-                    created.append(name)
+        created = [name for name, kind in wanted.items() if store.field_index_ensure(name, edge_params[kind]())]
     elif isinstance(store, ClientStore) and not store._local:
         from qdrant_client import models as m
 

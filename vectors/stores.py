@@ -5,7 +5,11 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
+import logging
+import os
 import shutil
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -64,6 +68,11 @@ RESULT_CACHE_SIZE = 2048
 # that reads every vector of the scope, and half the bytes make it ~1.6x faster at 100k points
 # (bench/bench_vectors.py), with scores within ~1e-3 of float32.
 EDGE_DATATYPE = qe.VectorStorageDatatype.Float16
+# Optimizing a copy of the shard needs no trigger size of the engine's own (default ~10 MB of
+# vectors): whatever EdgeStore.index_aside hands it is indexed.
+EDGE_INDEXING_THRESHOLD_KB = 1
+
+logger = logging.getLogger("soma.vectors")
 
 
 class VectorStoreError(Exception):
@@ -278,7 +287,8 @@ class EdgeStore(VectorStore):
         datatype: qe.VectorStorageDatatype = EDGE_DATATYPE,
     ) -> None:
         super().__init__(dimension=dimension, model_name=model_name)
-        self.shard_path = Path(path) / self.collection_name
+        self.root = Path(path)
+        self.shard_path = self._current_path()
         self.datatype = datatype
         self.quantization = quantization
         self.hnsw = hnsw
@@ -294,6 +304,20 @@ class EdgeStore(VectorStore):
         self._results: OrderedDict[Hashable, list[tuple[str, float]]] = OrderedDict()
         # Bumped by every write: a search that began before it must not cache its answer.
         self._generation = 0
+        # Writes hold this around the engine call, so index_aside can take a consistent copy and
+        # log every write made while the copy is optimized (replayed onto it before the swap).
+        self._write_lock = threading.Lock()
+        self._replay: list[qe.UpdateOperation] | None = None
+        # Engine calls running per open shard (id): a shard swapped out closes once it has none.
+        self._readers: dict[int, int] = {}
+        self._idle = threading.Condition(self._lock)
+        # Bumped by recreate() and close(): an index built on an older copy is thrown away.
+        self._epoch = 0
+        self._builder: subprocess.Popen[bytes] | None = None
+        self._building: Path | None = None  # the copy being indexed
+        # Points written into the unindexed segment since the last index build (an estimate
+        # kept by this process; the engine does not report it): see index_aside.
+        self.unindexed = 0
 
     def _config(self) -> qe.EdgeConfig:
         int8 = qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8, always_ram=True)
@@ -306,8 +330,49 @@ class EdgeStore(VectorStore):
             sparse_vectors={SPARSE_VECTOR_NAME: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             quantization_config=int8 if self.quantization else None,
             hnsw_config=hnsw,
+            optimizers=qe.EdgeOptimizersConfig(indexing_threshold=EDGE_INDEXING_THRESHOLD_KB),
             max_search_threads=self.max_search_threads,
         )
+
+    # The shard lives in root/<collection> until index_aside swaps in an optimized copy,
+    # root/<collection>.g<n>; root/<collection>.index.json names the current folder and how
+    # many points the last index build covered.
+    def _record_path(self) -> Path:
+        return self.root / f"{self.collection_name}.index.json"
+
+    def _record(self) -> dict[str, Any]:
+        try:
+            record = json.loads(self._record_path().read_text())
+        except (OSError, ValueError):
+            return {}
+        return record if isinstance(record, dict) else {}
+
+    def _current_path(self) -> Path:
+        folder = str(self._record().get("folder", ""))
+        if folder.startswith(f"{self.collection_name}.g") and "/" not in folder and (self.root / folder).is_dir():
+            return self.root / folder
+        return self.root / self.collection_name
+
+    def _record_write(self, folder: Path, indexed_points: int) -> None:
+        """Atomically: write a temporary file, fsync it, rename it over the record, fsync the folder."""
+        path = self._record_path()
+        temporary = path.with_name(path.name + ".tmp")
+        with open(temporary, "w") as handle:
+            json.dump({"folder": folder.name, "indexed_points": indexed_points}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def _remove_stale_folders(self) -> None:
+        """Copies left by an index build that never swapped in, and the folder it replaced."""
+        for candidate in [self.root / self.collection_name, *self.root.glob(f"{self.collection_name}.g*")]:
+            if candidate not in (self.shard_path, self._building) and candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
 
     def _open(self) -> qe.EdgeShard:
         with self._lock:
@@ -315,27 +380,43 @@ class EdgeStore(VectorStore):
                 raise VectorStoreError("vector store is closed")
             if self._shard is not None:
                 return self._shard
+            self.shard_path = self._current_path()
             path = str(self.shard_path)
             try:
                 if (self.shard_path / "segments").is_dir():
                     shard = qe.EdgeShard.load(path, self._config())
                 else:
                     shard = qe.EdgeShard.create(path, self._config())
-                existing = shard.info().payload_schema
+                info = shard.info()
                 for name, params in _EDGE_INDEXES.items():
-                    if name not in existing:
+                    if name not in info.payload_schema:
                         shard.update(qe.UpdateOperation.create_field_index(name, params))
             except Exception as exc:
                 locked = " (locked by another process?)" * ("WouldBlock" in str(exc))
                 raise VectorStoreError(f"cannot open {path}{locked}: {exc}") from exc
+            # The folder is ours now (the engine locks it): nothing else can be using the others.
+            self._remove_stale_folders()
+            record = self._record()
+            built = record.get("indexed_points") if record.get("folder") == self.shard_path.name else None
+            self.unindexed = max(0, info.points_count - int(built or 0))
             self._shard = shard
             return shard
 
     @contextlib.contextmanager
     def _using(self, action: str) -> Iterator[qe.EdgeShard]:
-        shard = self._open()
-        with engine_errors(action):
-            yield shard
+        with self._lock:
+            shard = self._open()
+            self._readers[id(shard)] = self._readers.get(id(shard), 0) + 1
+        try:
+            with engine_errors(action):
+                yield shard
+        finally:
+            with self._lock:
+                left = self._readers.pop(id(shard)) - 1
+                if left:
+                    self._readers[id(shard)] = left
+                else:
+                    self._idle.notify_all()
 
     def ensure_collection(self) -> None:
         self._open()
@@ -345,19 +426,30 @@ class EdgeStore(VectorStore):
             self._generation += 1
             self._results.clear()
 
-    def _write(self, action: str, operation: qe.UpdateOperation) -> None:
+    def _write(self, action: str, operation: qe.UpdateOperation, *, points: int = 0) -> None:
         self._forget_results()
-        with self._using(action) as shard:
+        with self._write_lock, self._using(action) as shard:
             shard.update(operation)
             self._forget_results()
+            if self._replay is not None:
+                self._replay.append(operation)
+            self.unindexed += points
             now = time.monotonic()
             if now - self._last_flush >= self.flush_interval:
                 shard.flush()
                 self._last_flush = now
 
+    def field_index_ensure(self, name: str, params: Any) -> bool:
+        """A payload field index (`vectors.runtime.payload_indexes_ensure`); False if it exists."""
+        with self._using("create field index") as shard:
+            if name in shard.info().payload_schema:
+                return False
+        self._write("create field index", qe.UpdateOperation.create_field_index(name, params))
+        return True
+
     def _upsert(self, points: Sequence[VectorPoint]) -> None:
         batch = [qe.Point(normalize_id(p.id), self._edge_vectors(p), p.engine_payload()) for p in points]
-        self._write("upsert", qe.UpdateOperation.upsert_points(batch))
+        self._write("upsert", qe.UpdateOperation.upsert_points(batch), points=len(batch))
 
     def _delete(self, ids: list[str]) -> None:
         point_ids: list[Any] = list(ids)
@@ -460,10 +552,12 @@ class EdgeStore(VectorStore):
         return [str(record.id) for record in records], next_offset
 
     def recreate(self) -> None:
-        with self._lock:
+        with self._write_lock, self._lock:
+            self._epoch += 1
             self._forget_results()
             self._close_shard()
             shutil.rmtree(self.shard_path, ignore_errors=True)
+            self._record_path().unlink(missing_ok=True)
             self._open()
 
     def healthy(self) -> bool:
@@ -483,10 +577,119 @@ class EdgeStore(VectorStore):
         there is no global graph (m=0): only searches in a scope (tenant and namespace),
         which every API search is, can use the graphs.
         """
-        with self._using("optimize") as shard:
+        with self._write_lock, self._using("optimize") as shard:
             changed = shard.optimize()
             shard.flush()
+            self._record_write(self.shard_path, shard.info().points_count)
+            self.unindexed = 0
         return changed
+
+    def index_aside(self, *, timeout: float = 3600.0) -> bool:
+        """Build the int8 index while serving: optimize a copy of the shard in a child process.
+
+        The engine's optimize() holds the GIL, so this process never runs it: it copies the
+        flushed shard (writes wait, ~0.7 s per 100k points), a child process (vectors/
+        edge_index.py, niced) optimizes the copy while searches and writes go on here, and the
+        writes made meanwhile are replayed onto it before it replaces the shard (writes wait
+        for the last few). Searches already running finish on the old shard, which is then
+        closed and deleted. False when another build runs or the store was recreated or
+        closed meanwhile (the copy is discarded). No HNSW graphs: that is `build_index`.
+        """
+        staged = self._index_stage()
+        if staged is None:
+            return False
+        folder, epoch, points, covered = staged
+        swapped = False
+        try:
+            self._index_build(folder, timeout)
+            swapped = self._index_swap(folder, epoch, points, covered)
+        finally:
+            with self._write_lock:
+                self._building = None
+                if not swapped:
+                    self._replay = None
+                    shutil.rmtree(folder, ignore_errors=True)
+        return swapped
+
+    def _index_stage(self) -> tuple[Path, int, int, int] | None:
+        with self._write_lock:
+            if self._replay is not None:
+                return None
+            folder = self.root / f"{self.collection_name}.g{time.time_ns()}"
+            with self._using("index copy") as shard:
+                shard.flush()
+                points = shard.info().points_count
+                try:
+                    shutil.copytree(self.shard_path, folder)
+                except OSError as exc:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise VectorStoreError(f"cannot copy the vector store for indexing: {exc}") from exc
+            self._replay, self._building = [], folder
+            return folder, self._epoch, points, self.unindexed
+
+    def _index_build(self, folder: Path, timeout: float) -> None:
+        command = [sys.executable, str(Path(__file__).with_name("edge_index.py")), str(folder)]
+        with self._lock:
+            if self._closed:
+                raise VectorStoreError("vector store is closed")
+            self._builder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        builder = self._builder
+        try:
+            _, stderr = builder.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            builder.kill()
+            builder.communicate()
+            raise VectorStoreError(f"index build took over {timeout:.0f} s") from exc
+        finally:
+            with self._lock:
+                self._builder = None
+        if builder.returncode:
+            detail = stderr.decode(errors="replace").strip().splitlines()[-1:] or [f"exit {builder.returncode}"]
+            raise VectorStoreError(f"index build failed: {detail[0]}")
+
+    def _index_swap(self, folder: Path, epoch: int, points: int, covered: int) -> bool:
+        if self._epoch != epoch:
+            return False
+        try:
+            shard = qe.EdgeShard.load(str(folder), self._config())
+        except Exception as exc:
+            raise VectorStoreError(f"cannot open the indexed copy {folder}: {exc}") from exc
+        try:
+            # Catch up with the writes made during the build without holding writers back,
+            # then take the lock for the last few.
+            done = 0
+            while True:
+                with self._write_lock:
+                    pending = list(self._replay or ())[done:]
+                if len(pending) < 16:
+                    break
+                for operation in pending:
+                    shard.update(operation)
+                done += len(pending)
+            with self._write_lock:
+                if self._closed or self._epoch != epoch or self._replay is None:
+                    shard.close()
+                    return False
+                for operation in self._replay[done:]:
+                    shard.update(operation)
+                shard.flush()
+                self._record_write(folder, points)
+                self.unindexed = max(0, self.unindexed - covered)
+                with self._lock:
+                    old, old_path = self._shard, self.shard_path
+                    self._shard, self.shard_path = shard, folder
+                    self._forget_results()
+                self._replay = None
+        except BaseException:
+            if self._shard is not shard:
+                shard.close()
+            raise
+        with self._idle:
+            self._idle.wait_for(lambda: old is None or id(old) not in self._readers, timeout=60)
+            if old is not None:
+                old.close()
+        shutil.rmtree(old_path, ignore_errors=True)
+        return True
 
     def info(self) -> dict[str, int | str]:
         with self._using("info") as shard:
@@ -495,6 +698,7 @@ class EdgeStore(VectorStore):
             "points": info.points_count,
             "indexed_vectors": info.indexed_vectors_count,
             "segments": info.segments_count,
+            "unindexed": min(self.unindexed, info.points_count),
             "datatype": str(self.datatype).rpartition(".")[2].lower(),
         }
 
@@ -511,8 +715,12 @@ class EdgeStore(VectorStore):
                 shard.close()
 
     def close(self) -> None:
-        with self._lock, engine_errors("close"):
+        with self._lock:
             self._closed = True
+            self._epoch += 1
+            if self._builder is not None:
+                self._builder.kill()
+        with self._write_lock, self._lock, engine_errors("close"):
             self._close_shard()
 
 
