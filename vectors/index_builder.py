@@ -14,7 +14,13 @@ import threading
 import time
 
 from vectors.backend import get_vector_store
-from vectors.metrics import INDEX_BUILD_SECONDS, INDEX_BUILDS, VECTOR_POINTS, VECTOR_POINTS_UNINDEXED
+from vectors.metrics import (
+    INDEX_BUILD_SECONDS,
+    INDEX_BUILDING,
+    INDEX_BUILDS,
+    VECTOR_POINTS,
+    VECTOR_POINTS_UNINDEXED,
+)
 from vectors.stores import EdgeStore, VectorStoreError
 
 logger = logging.getLogger("soma.vectors")
@@ -37,7 +43,8 @@ def index_once(store: EdgeStore, *, threshold: int) -> bool:
     if _gauges_set(store)[1] < threshold:
         return False
     started = time.perf_counter()
-    built = store.index_aside()
+    with INDEX_BUILDING.track_inprogress():
+        built = store.index_aside()
     if built:
         elapsed = time.perf_counter() - started
         INDEX_BUILDS.inc()

@@ -17,6 +17,7 @@ VECTOR_POINTS = Gauge("soma_vector_points", "Points in the embedded vector store
 VECTOR_POINTS_UNINDEXED = Gauge(
     "soma_vector_points_unindexed", "Points written to the embedded vector store since its last index build"
 )
+INDEX_BUILDING = Gauge("soma_vector_index_building", "1 while a background index build runs")
 INDEX_BUILDS = Counter("soma_vector_index_builds_total", "Background index builds of the embedded vector store")
 INDEX_BUILD_SECONDS = Histogram(
     "soma_vector_index_build_seconds",
