@@ -172,8 +172,8 @@ def test_index_once_builds_past_the_threshold(tmp_path: Path) -> None:
     assert quantized_segments(store)
     assert INDEX_BUILDS._value.get() == builds + 1
     assert not index_once(store, threshold=1)  # nothing written since
-    store.upsert([point(100 + i) for i in range(12)])
-    assert not index_once(store, threshold=1)  # 12 new points: under a quarter of the 50 indexed
+    store.upsert([point(100 + i) for i in range(11)])
+    assert not index_once(store, threshold=1)  # 11 new points: under a quarter of the 50 indexed
     store.upsert([point(200)])
     assert index_once(store, threshold=1)
     assert INDEX_BUILDS._value.get() == builds + 2
