@@ -15,7 +15,7 @@ from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle
 
 api = NinjaAPI(
     title="SomaFractalMemory",
-    version="1.2.0",
+    version="1.3.0",
     description="Long-term memory for AI agents: memories, semantic search and a memory graph.",
     parser=StrictJsonParser(),
     urls_namespace="api",

@@ -15,7 +15,7 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SOMA_VERSION = "1.2.0"
+SOMA_VERSION = "1.3.0"
 
 SOMA_ENV = env.str("SOMA_ENV", default="production" if env.str("DATABASE_URL", default="") else "development")
 if SOMA_ENV not in {"development", "production"}:
