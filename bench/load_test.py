@@ -9,7 +9,9 @@ Without --url the script starts `scripts/serve.py` on a database of its own on t
 Qdrant server (the embedded engine belongs to one process): --qdrant-url names one; without it
 QDRANT_URL points at a closed port, so the gunicorn run measures the degraded path (search
 answered by PostgreSQL full-text, writes left pending). Loopback only; bounded by --duration and
---max-requests.
+--max-requests. `--index-threshold N` sets SOMA_INDEX_THRESHOLD, so that the single process
+builds its vector index in the background (and swaps it in) during the run; the builds are
+counted from /metrics at the end.
 """
 
 from __future__ import annotations
@@ -109,12 +111,15 @@ async def run(url: str, token: str, *, duration: float, concurrency: int, max_re
         await asyncio.gather(*(worker(client, n, deadline, budget, latencies, statuses) for n in range(concurrency)))
         elapsed = time.monotonic() - started
         degraded = (await client.post("/memories/search", json={"query": "coffee"})).json().get("degraded")
+        exported = (await client.get("/metrics")).text.splitlines()
+    builds = [line.split()[-1] for line in exported if line.startswith("soma_vector_index_builds_total ")]
     total = sum(len(v) for v in latencies.values())
     errors = sum(n for counter in statuses.values() for key, n in counter.items() if key.startswith("ERROR"))
     print(
         f"{total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s, concurrency {concurrency}, errors {errors}"
     )
     print(f"search degraded (PostgreSQL fallback): {degraded}")
+    print(f"background vector index builds during the run: {builds[0] if builds else 'n/a'}")
     print(f"{'kind':<8}{'count':>8}{'share':>8}{'p50 ms':>10}{'p99 ms':>10}  statuses")
     for kind in ("search", "create", "graph"):
         values = latencies.get(kind, [])
@@ -135,6 +140,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=200_000)
+    parser.add_argument("--index-threshold", type=int, help="SOMA_INDEX_THRESHOLD for the started server")
     args = parser.parse_args()
     print("$", " ".join(["bench/load_test.py", *sys.argv[1:]]))
     if args.url:
@@ -153,6 +159,8 @@ def main() -> None:
 
     database = "rely_bench_load"
     env = {"SOMA_LOG_LEVEL": "WARNING"}
+    if args.index_threshold is not None:
+        env["SOMA_INDEX_THRESHOLD"] = str(args.index_threshold)
     if args.server == "gunicorn":
         env.update(
             SOMA_VECTOR_STORE="qdrant",
