@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -75,8 +74,6 @@ EDGE_DATATYPE = qe.VectorStorageDatatype.Float16
 # Optimizing a copy of the shard needs no trigger size of the engine's own (default ~10 MB of
 # vectors): whatever EdgeStore.index_aside hands it is indexed.
 EDGE_INDEXING_THRESHOLD_KB = 1
-
-logger = logging.getLogger("soma.vectors")
 
 
 class VectorStoreError(Exception):
