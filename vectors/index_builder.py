@@ -11,7 +11,6 @@ never runs.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from vectors.backend import get_vector_store
@@ -23,6 +22,7 @@ from vectors.metrics import (
     VECTOR_POINTS_UNINDEXED,
 )
 from vectors.stores import EdgeStore, VectorStoreError
+from vectors.sweeper import Periodic
 
 logger = logging.getLogger("soma.vectors")
 
@@ -59,37 +59,26 @@ def index_once(store: EdgeStore, *, threshold: int) -> bool:
     return built
 
 
-class IndexBuilder:
+class IndexBuilder(Periodic):
+    name = "soma-index-builder"
+
     def __init__(self, *, threshold: int, interval: float = CHECK_INTERVAL) -> None:
+        super().__init__(interval=interval)
         self.threshold = threshold
-        self.interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="soma-index-builder", daemon=True)
 
-    def start(self) -> IndexBuilder:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        wait = self.interval
-        while not self._stop.wait(wait):
-            wait = self.interval
-            try:
-                store = get_vector_store()
-                if isinstance(store, EdgeStore):
-                    index_once(store, threshold=self.threshold)
-            except VectorStoreError as exc:
-                if self._stop.is_set():
-                    return  # the server is closing the store
+    def tick(self) -> float | None:
+        try:
+            store = get_vector_store()
+            if isinstance(store, EdgeStore):
+                index_once(store, threshold=self.threshold)
+        except VectorStoreError as exc:
+            if not self._stop.is_set():  # else the server is closing the store
                 logger.warning("vector index build failed, next try in %.0f s: %s", RETRY_AFTER, exc)
-                wait = RETRY_AFTER
-            except Exception:
-                logger.exception("vector index build failed")
-                wait = RETRY_AFTER
+            return RETRY_AFTER
+        except Exception:
+            logger.exception("vector index build failed")
+            return RETRY_AFTER
+        return None
 
 
 def index_builder_start(*, threshold: int) -> IndexBuilder | None:

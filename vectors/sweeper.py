@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Self
 
 from django.db import close_old_connections, connection
 
@@ -26,13 +27,18 @@ def sweep_once() -> IndexSummary | None:
         return None
 
 
-class Sweeper:
+class Periodic:
+    """A daemon thread calling `tick()` every `interval` seconds until stopped; `tick` may
+    return a longer wait before the next call (e.g. after a failure)."""
+
+    name = "soma-periodic"
+
     def __init__(self, *, interval: float) -> None:
         self.interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="soma-vector-sweeper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
 
-    def start(self) -> Sweeper:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -41,18 +47,29 @@ class Sweeper:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                summary = sweep_once()
-                if summary is not None and (summary.indexed or summary.failed):
-                    logger.info("vector sweep: %d indexed, %d failed", summary.indexed, summary.failed)
-            except Exception:
-                # The database may be down for a while: log, and try at the next interval.
-                logger.exception("vector sweep failed")
-            finally:
-                # This thread's own connection: never keep one open across a long wait.
-                close_old_connections()
-                connection.close()
+        wait = self.interval
+        while not self._stop.wait(wait):
+            wait = self.tick() or self.interval
+
+    def tick(self) -> float | None:
+        raise NotImplementedError
+
+
+class Sweeper(Periodic):
+    name = "soma-vector-sweeper"
+
+    def tick(self) -> None:
+        try:
+            summary = sweep_once()
+            if summary is not None and (summary.indexed or summary.failed):
+                logger.info("vector sweep: %d indexed, %d failed", summary.indexed, summary.failed)
+        except Exception:
+            # The database may be down for a while: log, and try at the next interval.
+            logger.exception("vector sweep failed")
+        finally:
+            # This thread's own connection: never keep one open across a long wait.
+            close_old_connections()
+            connection.close()
 
 
 def sweeper_start(*, interval: float) -> Sweeper | None:
