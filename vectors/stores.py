@@ -291,7 +291,7 @@ class EdgeStore(VectorStore):
     ) -> None:
         super().__init__(dimension=dimension, model_name=model_name)
         self.root = Path(path)
-        self.shard_path = self._current_path()
+        self.shard_path = self._current_path(self._record())
         self.datatype = datatype
         self.quantization = quantization
         self.hnsw = hnsw
@@ -350,8 +350,8 @@ class EdgeStore(VectorStore):
             return {}
         return record if isinstance(record, dict) else {}
 
-    def _current_path(self) -> Path:
-        folder = str(self._record().get("folder", ""))
+    def _current_path(self, record: dict[str, Any]) -> Path:
+        folder = str(record.get("folder", ""))
         if folder.startswith(f"{self.collection_name}.g") and "/" not in folder and (self.root / folder).is_dir():
             return self.root / folder
         return self.root / self.collection_name
@@ -383,7 +383,8 @@ class EdgeStore(VectorStore):
                 raise VectorStoreError("vector store is closed")
             if self._shard is not None:
                 return self._shard
-            self.shard_path = self._current_path()
+            record = self._record()
+            self.shard_path = self._current_path(record)
             path = str(self.shard_path)
             try:
                 if (self.shard_path / "segments").is_dir():
@@ -399,7 +400,6 @@ class EdgeStore(VectorStore):
                 raise VectorStoreError(f"cannot open {path}{locked}: {exc}") from exc
             # The folder is ours now (the engine locks it): nothing else can be using the others.
             self._remove_stale_folders()
-            record = self._record()
             built = record.get("indexed_points") if record.get("folder") == self.shard_path.name else None
             self.unindexed = max(0, info.points_count - int(built or 0))
             self._shard = shard
@@ -664,7 +664,7 @@ class EdgeStore(VectorStore):
             done = 0
             while True:
                 with self._write_lock:
-                    pending = list(self._replay or ())[done:]
+                    pending = self._replay[done:] if self._replay is not None else []
                 if len(pending) < 16:
                     break
                 for operation in pending:
