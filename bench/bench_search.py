@@ -49,7 +49,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import EXTERNAL_SERVICES, TimingClient, percentile, serve_embedded  # noqa: E402
+from benchlib import EXTERNAL_SERVICES, TimingClient, metric_values, percentile, serve_embedded  # noqa: E402
 
 BATCH = 500
 MODES = ("vector", "keyword", "hybrid")
@@ -123,21 +123,12 @@ def build_index(data_dir: Path) -> None:
     subprocess.run([sys.executable, "manage.py", "vectors_optimize"], cwd=ROOT, env=env, check=True)
 
 
-def metrics(client: httpx.Client) -> dict[str, float]:
-    values = {}
-    for line in client.get("/metrics").text.splitlines():
-        name, _, value = line.partition(" ")
-        if name.startswith("soma_vector_"):
-            values[name] = float(value)
-    return values
-
-
 def index_settle(url: str, threshold: int) -> None:
     """Until no background index build runs and fewer than `threshold` points wait for one."""
     started = time.perf_counter()
     with httpx.Client(base_url=url, timeout=60) as client:
         while True:
-            values = metrics(client)
+            values = metric_values(client.get("/metrics").text)
             building = values.get("soma_vector_index_building", 0)
             unindexed = values.get("soma_vector_points_unindexed", threshold)
             if not building and unindexed < threshold:

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parent.parent
 # Unset for the embedded default, so a developer's shell cannot point a benchmark elsewhere.
@@ -54,6 +55,16 @@ class TimingClient:
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def metric_values(exposition: str) -> dict[str, float]:
+    """The unlabelled samples of a /metrics page, by sample name (`..._total`, `..._sum`)."""
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if not sample.labels
+    }
 
 
 def serve(env: dict[str, str], *, port: int, data_dir: Path, probe: str = "/readyz") -> subprocess.Popen[bytes]:

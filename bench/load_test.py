@@ -28,6 +28,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from benchlib import metric_values  # noqa: E402
 
 WORDS = [
     "memory", "agent", "coffee", "meeting", "paris", "budget", "deadline", "robot", "garden", "music", "travel",
@@ -111,15 +114,14 @@ async def run(url: str, token: str, *, duration: float, concurrency: int, max_re
         await asyncio.gather(*(worker(client, n, deadline, budget, latencies, statuses) for n in range(concurrency)))
         elapsed = time.monotonic() - started
         degraded = (await client.post("/memories/search", json={"query": "coffee"})).json().get("degraded")
-        exported = (await client.get("/metrics")).text.splitlines()
-    builds = [line.split()[-1] for line in exported if line.startswith("soma_vector_index_builds_total ")]
+        builds = metric_values((await client.get("/metrics")).text).get("soma_vector_index_builds_total")
     total = sum(len(v) for v in latencies.values())
     errors = sum(n for counter in statuses.values() for key, n in counter.items() if key.startswith("ERROR"))
     print(
         f"{total} requests in {elapsed:.1f} s = {total / elapsed:.1f} req/s, concurrency {concurrency}, errors {errors}"
     )
     print(f"search degraded (PostgreSQL fallback): {degraded}")
-    print(f"background vector index builds during the run: {builds[0] if builds else 'n/a'}")
+    print(f"background vector index builds during the run: {'n/a' if builds is None else f'{builds:.0f}'}")
     print(f"{'kind':<8}{'count':>8}{'share':>8}{'p50 ms':>10}{'p99 ms':>10}  statuses")
     for kind in ("search", "create", "graph"):
         values = latencies.get(kind, [])
