@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import start_server  # noqa: E402
-from benchlib import percentile, scifact_load  # noqa: E402
+from benchlib import benchdata_dir, percentile, scifact_load  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
 BATCH = 200  # ~1.6 kB per abstract: stays under the 1 MB request body limit
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--token")
     parser.add_argument("--port", type=int, default=9598)
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "benchdata" / "scifact"))
+    parser.add_argument("--data", default=str(benchdata_dir("scifact")))
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     docs, queries, qrels = scifact_load(Path(args.data))

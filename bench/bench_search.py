@@ -4,7 +4,7 @@
 
 Without --url it starts `scripts/serve.py` (embedded PostgreSQL + embedded Qdrant engine,
 one process) in a temporary data dir on port 9599. Texts are real sentences from the SciFact
-abstracts (../shared/benchdata/scifact), one sentence per memory; past the ~48k distinct
+abstracts (BEIR SciFact, see bench/README.md), one sentence per memory; past the ~48k distinct
 sentences, two half-sentences are joined so every text is distinct. Each memory gets
 metadata {"user_id": "u<i % 100>"}, so the filter {"user_id": "u7"} keeps 1%.
 
@@ -49,7 +49,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from benchlib import EXTERNAL_SERVICES, TimingClient, metric_values, percentile, serve_embedded  # noqa: E402
+from benchlib import EXTERNAL_SERVICES, TimingClient, benchdata_dir, metric_values, percentile, serve_embedded  # noqa: E402
 
 BATCH = 500
 MODES = ("vector", "keyword", "hybrid")
@@ -218,7 +218,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200, help="fresh queries per mode and filter")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--steady", type=int, default=300, help="then one query this many times in a row, per mode")
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "benchdata" / "scifact"))
+    parser.add_argument("--data", default=str(benchdata_dir("scifact")))
     parser.add_argument("--build-index", action="store_true")
     parser.add_argument("--reuse", help="a data dir left by an earlier run: skip the ingest")
     args = parser.parse_args()

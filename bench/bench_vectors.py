@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_vectors.py [--points 100000] [--tenants 100] [--hnsw]
 
 Embedder, the packaged model (float32 matrix products) and its int8 build: texts/s one text
-per call and in batches of 32 (SciFact claims, titles and abstracts from /work/shared/benchdata
+per call and in batches of 32 (SciFact claims, titles and abstracts from the BEIR SciFact set, see bench/README.md
 when present, generated sentences otherwise), the reference pair, and how far the two agree.
 EdgeStore: upsert/s of random unit vectors, search p50/p99 with and without a tenant
 filter, before and after `build_index()` (int8 quantization + rescoring), reopen time, RSS.
@@ -26,10 +26,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchlib import benchdata_dir
+
 from vectors.embedding import DIMENSION, MODEL_NAME, Embedder
 from vectors.stores import EdgeStore, VectorPoint
 
-SCIFACT = Path("/work/shared/benchdata/scifact")
+SCIFACT = benchdata_dir("scifact")
 
 
 def rss_mb() -> str:

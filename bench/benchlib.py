@@ -88,6 +88,11 @@ def serve_embedded(*, port: int, data_dir: Path, token: str) -> subprocess.Popen
     return serve(env, port=port, data_dir=data_dir)
 
 
+def benchdata_dir(name: str) -> Path:
+    """A benchmark data set's folder: $SOMA_BENCHDATA/<name>, by default bench/data/<name> (not shipped)."""
+    return Path(os.environ.get("SOMA_BENCHDATA", ROOT / "bench" / "data")) / name
+
+
 def scifact_load(data: Path) -> tuple[list[dict], dict[str, str], dict[str, set[str]]]:
     """BEIR SciFact: the corpus, the test claims that have judgements, and those judgements."""
     docs = [json.loads(line) for line in (data / "corpus.jsonl").open()]

@@ -1,6 +1,6 @@
 """Offline (in-process, no HTTP) study of dense, lexical and fused retrieval on BEIR SciFact.
 
-    .venv/bin/python bench/scifact_offline.py [--data ../shared/benchdata/scifact] [--pg postgres://...]
+    .venv/bin/python bench/scifact_offline.py [--data DIR] [--pg postgres://...]
 
 Embeds the corpus once (title + " " + text, as BEIR does; cached as .npy under /tmp), then
 compares: dense cosine; PostgreSQL full-text (ts_rank_cd with websearch / plainto / OR
@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import qdrant_edge as qe  # noqa: E402
-from benchlib import scifact_load  # noqa: E402
+from benchlib import benchdata_dir, scifact_load  # noqa: E402
 
 from vectors.embedding import Embedder  # noqa: E402
 from vectors.sparse import bm25_document, bm25_query  # noqa: E402
@@ -158,7 +158,7 @@ def minmax(dense: dict, lexical: dict, qid: str, alpha: float, depth: int) -> li
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default=str(ROOT.parent / "shared/benchdata/scifact"))
+    parser.add_argument("--data", default=str(benchdata_dir("scifact")))
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432/quality_scifact")
     parser.add_argument("--depth", type=int, default=50)
     args = parser.parse_args()

@@ -1,4 +1,4 @@
-"""What gets embedded for a memory (DESIGN.md, "Embeddings")."""
+"""What gets embedded for a memory (docs/design.md, "Embeddings")."""
 
 from __future__ import annotations
 

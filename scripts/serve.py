@@ -5,7 +5,7 @@ embedded PostgreSQL unless DATABASE_URL is set), serving Django's WSGI handler w
 SOMA_THREADS threads. Every view is synchronous, and a thread-pool WSGI server runs each request
 without the event-loop/thread handoffs of ASGI: 0.7 ms for /healthz against 1.5 ms through
 uvicorn (README, "Serving"). With QDRANT_URL and DATABASE_URL: gunicorn with SOMA_WORKERS uvicorn
-workers, as DESIGN.md has it for production.
+workers, as docs/design.md has it for production.
 """
 
 from __future__ import annotations
