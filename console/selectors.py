@@ -1,13 +1,19 @@
-"""Reads the console needs beyond memories.selectors: filter choices, the index panel, the dirty queue."""
+"""Reads the console needs beyond memories.selectors: filter choices, the index panel, the dirty
+queue, and when a login lockout ends."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from axes.handlers.database import AxesDatabaseHandler
+from axes.helpers import get_cool_off, get_failure_limit
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
+from django.http import HttpRequest
 
 from memories.models import Memory, MemoryType, VectorStatus
 
@@ -128,3 +134,26 @@ def memory_dirty_ids(*, limit: int) -> list[uuid.UUID]:
 
 def memory_dirty_count() -> int:
     return Memory.objects.dirty().count()
+
+
+def login_lockout_ends(*, request: HttpRequest, credentials: dict[str, Any] | None) -> datetime | None:
+    """When the lockout that refused this login lifts, unless more failures come first (None: not locked).
+
+    django-axes counts, per lockout parameter (the username, the address, ...), the failures of
+    the attempt rows whose last failure is within the window; rows drop out oldest first. The
+    lock of one parameter ends when the row that brings the newest rows' sum to the limit expires.
+    """
+    cool_off = get_cool_off(request)
+    if cool_off is None:
+        return None
+    limit = get_failure_limit(request, credentials)
+    ends: datetime | None = None
+    for attempts in AxesDatabaseHandler().get_user_attempts(request, credentials):
+        failures = 0
+        for attempt_time, count in attempts.order_by("-attempt_time").values_list("attempt_time", "failures_since_start"):
+            failures += count
+            if failures >= limit:
+                if ends is None or attempt_time + cool_off > ends:
+                    ends = attempt_time + cool_off
+                break
+    return ends

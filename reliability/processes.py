@@ -236,13 +236,17 @@ class LiveServer:
             self.process.wait(timeout=10)
 
     def manage(
-        self, *args: str, stdin: bytes | None = None, timeout: float = 600
+        self,
+        *args: str,
+        stdin: bytes | None = None,
+        timeout: float = 600,
+        env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[bytes]:
-        """`manage.py` with this server's settings (same database, same data folder)."""
+        """`manage.py` with this server's settings (same database, same data folder), plus `env`."""
         return subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(env or {})},
             input=stdin,
             capture_output=True,
             timeout=timeout,

@@ -96,6 +96,10 @@ def main() -> None:
                 # Our middleware answers oversized bodies with 413 in the API's error shape; waitress
                 # would answer them in plain text, so its own limit stays far above ours.
                 max_request_body_size=max(1 << 30, 4 * settings.SOMA_MAX_BODY_BYTES),
+                # waitress 3 drops X-Forwarded-* from every peer unless told which proxy to trust. Django
+                # gets the peer address and the headers as sent, as under gunicorn, and
+                # soma_project/client_address.py alone decides (SOMA_NUM_PROXIES, SOMA_TRUSTED_PROXIES).
+                clear_untrusted_proxy_headers=False,
             )
             server.run()
         finally:

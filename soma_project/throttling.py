@@ -3,9 +3,10 @@
 ninja's SimpleRateThrottle keeps a list of every request's timestamp in one cache entry and
 rewrites it on each request (a 6,000-entry list per key at the default rate), races between
 workers (get then set), and keeps its per-request state on the shared throttle instance.
-These throttles keep ninja's interface (`allow_request` / `wait`, rates like "600/m",
-`get_ident` honouring NINJA_NUM_PROXIES) but count in fixed windows with the cache's atomic
-`incr`: two small round trips, correct under concurrency. A window may admit up to twice the
+These throttles keep ninja's interface (`allow_request` / `wait`, rates like "600/m") and
+take the client address from soma_project/client_address.py, as the login lockout does, but
+count in fixed windows with the cache's atomic `incr`: two small round trips, correct under
+concurrency. A window may admit up to twice the
 rate across its boundary, which is acceptable for abuse protection.
 
 Cache down (Redis unreachable, IGNORE_EXCEPTIONS): requests are let through and a warning is
@@ -29,6 +30,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.throttling import SimpleRateThrottle
 
+from soma_project.client_address import client_address
 from soma_project.errors import ErrorCode, error_body
 
 logger = logging.getLogger("soma.throttling")
@@ -69,6 +71,9 @@ class WindowRateThrottle(SimpleRateThrottle):
 
     def ident(self, request: HttpRequest) -> str | None:
         raise NotImplementedError
+
+    def get_ident(self, request: HttpRequest) -> str | None:
+        return client_address(request)
 
     def current_rate(self) -> tuple[int, int]:
         return _parse_rate(getattr(settings, self.rate_setting))
