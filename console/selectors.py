@@ -150,7 +150,8 @@ def login_lockout_ends(*, request: HttpRequest, credentials: dict[str, Any] | No
     ends: datetime | None = None
     for attempts in AxesDatabaseHandler().get_user_attempts(request, credentials):
         failures = 0
-        for attempt_time, count in attempts.order_by("-attempt_time").values_list("attempt_time", "failures_since_start"):
+        newest_first = attempts.order_by("-attempt_time").values_list("attempt_time", "failures_since_start")
+        for attempt_time, count in newest_first:
             failures += count
             if failures >= limit:
                 if ends is None or attempt_time + cool_off > ends:

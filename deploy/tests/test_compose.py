@@ -213,6 +213,9 @@ def test_settings_come_from_dot_env(services):
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         assert env["QDRANT_URL"] == "http://qdrant:6333"
         assert env["PROMETHEUS_MULTIPROC_DIR"]
+        # No proxy in front of the published port: X-Forwarded-For is not believed unless .env says so.
+        assert env["SOMA_NUM_PROXIES"] == "${SOMA_NUM_PROXIES:-0}"
+        assert env["SOMA_TRUSTED_PROXIES"] == "${SOMA_TRUSTED_PROXIES:-}"
     # The database password comes from .env, never written in the compose file.
     assert "${POSTGRES_PASSWORD" in services["postgres"]["environment"]["POSTGRES_PASSWORD"]
     assert "${POSTGRES_PASSWORD" in services["api"]["environment"]["DATABASE_URL"]

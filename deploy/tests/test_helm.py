@@ -150,6 +150,12 @@ def test_lint_reports_a_schema_violation():
         {"api": {"port": 70000}},
         {"config": {"environment": "staging"}},
         {"config": {"extra": {"DATABASE_URL": "postgres://u:p@h/db"}}},
+        {"config": {"extra": {"SOMA_NUM_PROXIES": "1"}}},
+        {"config": {"numProxies": -1}},
+        {"config": {"numProxies": "1"}},
+        {"config": {"trustedProxies": "ingress-nginx"}},
+        {"config": {"loginFailureLimit": 0}},
+        {"config": {"loginLockoutBy": "username,user_agent"}},
         {"autoscaling": {"enabled": "yes"}},
         {"postgresql": {"persistence": {"enabled": True, "size": "lots"}}},
         {"externalQdrant": {"url": "qdrant:6333"}},
@@ -463,6 +469,42 @@ def test_ingress_hosts_are_allowed(production_objects):
     assert backend == {"name": FULLNAME, "port": {"name": "http"}}
     allowed = next(e["value"] for e in api_container(production_objects)["env"] if e["name"] == "ALLOWED_HOSTS")
     assert {"memory.example.com", "memory.internal.example.com"} <= set(allowed.split(","))
+
+
+@pytest.mark.parametrize(
+    ("values", "proxies"),
+    [
+        ({}, "0"),  # no ingress: nothing in front appends to X-Forwarded-For
+        ({"ingress": {"enabled": True, "hosts": [{"host": "m.example.com", "paths": [{"path": "/"}]}]}}, "1"),
+        ({"ingress": {"enabled": True}, "config": {"numProxies": 0}}, "0"),
+        ({"config": {"numProxies": 2}}, "2"),
+    ],
+)
+def test_the_client_address_setting_follows_the_ingress(values, proxies):
+    data = one(render(values), "ConfigMap", f"{FULLNAME}-config")["data"]
+    assert data["SOMA_NUM_PROXIES"] == proxies
+    # X-Forwarded-For believed only from the private ranges pod networks use
+    assert data["SOMA_TRUSTED_PROXIES"] == "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7"
+
+
+def test_login_lockout_settings_reach_the_configmap(default_objects, production_objects):
+    data = one(default_objects, "ConfigMap", f"{FULLNAME}-config")["data"]
+    assert (data["SOMA_LOGIN_FAILURE_LIMIT"], data["SOMA_LOGIN_LOCKOUT_SECONDS"], data["SOMA_LOGIN_LOCKOUT_BY"]) == (
+        "5",
+        "900",
+        "username,ip_address",
+    )
+    production = one(production_objects, "ConfigMap", f"{FULLNAME}-config")["data"]
+    assert (production["SOMA_NUM_PROXIES"], production["SOMA_TRUSTED_PROXIES"]) == ("2", "10.0.0.0/8")
+    chosen = render(
+        {"config": {"loginFailureLimit": 8, "loginLockoutSeconds": 60, "loginLockoutBy": "username+ip_address"}}
+    )
+    data = one(chosen, "ConfigMap", f"{FULLNAME}-config")["data"]
+    assert (data["SOMA_LOGIN_FAILURE_LIMIT"], data["SOMA_LOGIN_LOCKOUT_SECONDS"], data["SOMA_LOGIN_LOCKOUT_BY"]) == (
+        "8",
+        "60",
+        "username+ip_address",
+    )
 
 
 def test_notes_explain_how_to_reach_the_api():

@@ -110,6 +110,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- join "," (uniq $hosts) }}
 {{- end }}
 
+{{/* SOMA_NUM_PROXIES: config.numProxies, or 1 behind the chart's Ingress and 0 without it. */}}
+{{- define "soma.numProxies" -}}
+{{- if kindIs "invalid" .Values.config.numProxies -}}
+{{- ternary 1 0 .Values.ingress.enabled -}}
+{{- else -}}
+{{- .Values.config.numProxies | int64 -}}
+{{- end -}}
+{{- end }}
+
 {{/* The non-secret settings: the ConfigMap's data, also inlined into hook Jobs. */}}
 {{- define "soma.configData" -}}
 SOMA_ENV: {{ .Values.config.environment | quote }}
@@ -123,6 +132,11 @@ SOMA_MAX_BODY_BYTES: {{ .Values.config.maxBodyBytes | int64 | toString | quote }
 SOMA_THROTTLE_KEY_RATE: {{ .Values.config.throttleKeyRate | quote }}
 SOMA_THROTTLE_PUBLIC_RATE: {{ .Values.config.throttlePublicRate | quote }}
 PROMETHEUS_MULTIPROC_DIR: {{ .Values.config.prometheusMultiprocDir | quote }}
+SOMA_NUM_PROXIES: {{ include "soma.numProxies" . | quote }}
+SOMA_TRUSTED_PROXIES: {{ .Values.config.trustedProxies | quote }}
+SOMA_LOGIN_FAILURE_LIMIT: {{ .Values.config.loginFailureLimit | int64 | toString | quote }}
+SOMA_LOGIN_LOCKOUT_SECONDS: {{ .Values.config.loginLockoutSeconds | int64 | toString | quote }}
+SOMA_LOGIN_LOCKOUT_BY: {{ .Values.config.loginLockoutBy | quote }}
 QDRANT_URL: {{ include "soma.qdrantUrl" . | quote }}
 {{- if .Values.redis.enabled }}
 REDIS_URL: {{ include "soma.redisUrl" . | quote }}

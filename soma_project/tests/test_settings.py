@@ -195,3 +195,49 @@ def test_a_malformed_throttle_rate_stops_the_start(tmp_path, rate):
 
     assert done.returncode != 0
     assert "ImproperlyConfigured: SOMA_THROTTLE_KEY_RATE must look like" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("SOMA_TRUSTED_PROXIES", "10.0.0.0/8,ingress", "SOMA_TRUSTED_PROXIES must be addresses or CIDR networks"),
+        ("SOMA_NUM_PROXIES", "-1", "SOMA_NUM_PROXIES must be 0 or more"),
+        ("SOMA_LOGIN_FAILURE_LIMIT", "0", "SOMA_LOGIN_FAILURE_LIMIT and SOMA_LOGIN_LOCKOUT_SECONDS must be 1 or more"),
+        (
+            "SOMA_LOGIN_LOCKOUT_SECONDS",
+            "0",
+            "SOMA_LOGIN_FAILURE_LIMIT and SOMA_LOGIN_LOCKOUT_SECONDS must be 1 or more",
+        ),
+        ("SOMA_LOGIN_LOCKOUT_BY", "username,user_agent", "SOMA_LOGIN_LOCKOUT_BY: 'user_agent' must be"),
+    ],
+)
+def test_a_malformed_client_address_or_lockout_setting_stops_the_start(tmp_path, variable, value, message):
+    done = run_python(SETUP, {**PRODUCTION, variable: value}, tmp_path)
+
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {message}" in done.stderr
+
+
+def test_login_lockout_settings_from_the_environment(tmp_path):
+    code = SETUP + (
+        "print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds(),"
+        " settings.AXES_LOCKOUT_PARAMETERS, [str(n) for n in settings.SOMA_TRUSTED_PROXIES])"
+    )
+    defaults = run_python(code, PRODUCTION, tmp_path)
+    chosen = run_python(
+        code,
+        {
+            **PRODUCTION,
+            "SOMA_LOGIN_FAILURE_LIMIT": "8",
+            "SOMA_LOGIN_LOCKOUT_SECONDS": "60",
+            "SOMA_LOGIN_LOCKOUT_BY": "username+ip_address, ip_address",
+            "SOMA_TRUSTED_PROXIES": "10.0.0.0/8, fd00::/8, 192.168.1.7",
+        },
+        tmp_path,
+    )
+
+    assert defaults.stdout.strip() == "5 900.0 ['username', 'ip_address'] []", defaults.stderr
+    assert (
+        chosen.stdout.strip()
+        == "8 60.0 [['username', 'ip_address'], 'ip_address'] ['10.0.0.0/8', 'fd00::/8', '192.168.1.7/32']"
+    ), chosen.stderr
