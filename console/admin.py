@@ -35,7 +35,7 @@ from console.list_filters import NamespaceFilter, TenantFilter
 from console.pagination import EstimatedCountPaginator
 from console.selectors import REINDEX_BATCH, memory_dirty_count, memory_dirty_ids
 from console.vector_ops import memories_reembed, similar_memories
-from graph.admin import IncomingLinkInline, OutgoingLinkInline
+from graph.admin import BARE_NODE_LABEL, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
 from graph.selectors import Neighbor, neighbors_find
 from graph.services import link_save
@@ -75,6 +75,7 @@ class _JoinedEndInline:
         return super().get_queryset(request).select_related(self.end)  # type: ignore[misc]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("queryset", Memory.with_nodes.all())  # an end may be a bare coordinate node
         if db_field.name == self.end:
             kwargs["widget"] = _NoLookupRawIdWidget(db_field.remote_field, self.admin_site, using=kwargs.get("using"))  # type: ignore[attr-defined]
         return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
@@ -84,8 +85,10 @@ class _JoinedEndInline:
         end_id = getattr(link, f"{self.end}_id")
         if end_id is None:
             return "-"
-        url = reverse("admin:memories_memory_change", args=[end_id])
         memory = getattr(link, self.end)
+        if memory.bare_node:
+            return f"{memory.coord_key} ({BARE_NODE_LABEL})"
+        url = reverse("admin:memories_memory_change", args=[end_id])
         return format_html('<a href="{}">{}</a> {}', url, str(memory), Truncator(memory.text).chars(60))
 
 
@@ -352,14 +355,18 @@ class Neighbourhood:
     truncated: bool = False
 
 
+def _node_label(node: Memory) -> str:
+    return f"{node.coord_key} ({BARE_NODE_LABEL})" if node.bare_node else str(node)
+
+
 def _neighbourhood(memory: Memory) -> Neighbourhood:
     found: list[Neighbor] = neighbors_find(
         tenant=memory.tenant, start=memory, hops=NEIGHBOURHOOD_HOPS, limit=NEIGHBOURHOOD_MAX + 1, direction="both"
     )
-    labels = {memory.pk: "this memory", **{n.memory.pk: str(n.memory) for n in found}}
+    labels = {memory.pk: "this memory", **{n.id: _node_label(n.node) for n in found}}
     rows = [
         NeighbourRow(
-            memory=n.memory,
+            memory=n.node,
             depth=n.depth,
             via=f"{n.link_type} ({n.strength:g}) with {labels.get(n.via_id, str(n.via_id))}",
         )

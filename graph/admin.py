@@ -23,6 +23,7 @@ from graph.services import link_save
 from memories.admin_filters import CachedChoicesFilter
 from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.errors import InvalidInput
+from memories.models import Memory
 
 INLINE_MAX_ROWS = 50
 EXACT_COUNT_BELOW = 20_000
@@ -60,7 +61,12 @@ class LinkTenantFilter(_ChoicesFilter):
     field = "tenant"
 
 
+BARE_NODE_LABEL = "coordinate, no memory stored"
+
+
 def _end_label(memory: Any) -> str:
+    if memory.bare_node:
+        return f"{memory.coord_key} ({BARE_NODE_LABEL})"
     return memory.coord_key or str(memory.pk)
 
 
@@ -74,7 +80,7 @@ class LinkAdmin(admin.ModelAdmin):
     readonly_fields = ["tenant", "created_at"]
     fields = ["source", "target", "link_type", "strength", "metadata", "tenant", "created_at"]
     search_fields = ["link_type"]  # shows the box; get_search_results decides what a term means
-    search_help_text = "A memory id or coordinate (links at either end), or an exact link type."
+    search_help_text = "A memory id or coordinate (links at either end, stored or not), or an exact link type."
     ordering = ["-id"]
     sortable_by = ["id", "link_type", "strength"]
     list_per_page = 100
@@ -96,7 +102,8 @@ class LinkAdmin(admin.ModelAdmin):
             .get_queryset(request)
             .only(
                 "id", "tenant", "link_type", "strength", "created_at", "metadata", "source_id", "target_id",
-                "source__id", "source__coord_key", "target__id", "target__coord_key",
+                "source__id", "source__coord_key", "source__bare_node",
+                "target__id", "target__coord_key", "target__bare_node",
             )
         )  # fmt: skip
 
@@ -116,6 +123,11 @@ class LinkAdmin(admin.ModelAdmin):
                 return queryset.none(), False
             return queryset.filter(Q(source__coord_key=key) | Q(target__coord_key=key)), False
         return queryset.filter(link_type=term), False
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # An end may be a bare coordinate node, which the default manager (memories only) hides.
+        kwargs.setdefault("queryset", Memory.with_nodes.all())
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Link, form: Any, change: bool) -> None:
         link_save(link=obj)

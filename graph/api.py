@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Status
+from ninja import Query, Router
 from ninja.errors import ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
@@ -38,9 +38,12 @@ def _ends(identity: LinkIdentityIn | LinkDeleteQuery | PathQuery) -> tuple[Memor
     return source, target
 
 
-@router.post("/link", response={200: LinkSavedOut, 201: LinkSavedOut, **ERRORS})
-def create_link(request: HttpRequest, body: LinkIn) -> Status[dict[str, Any]]:
-    """201 when the link is new; 200 when it existed (strength/metadata updated with what is given)."""
+@router.post("/link", response={200: LinkSavedOut, **ERRORS})
+def create_link(request: HttpRequest, body: LinkIn) -> dict[str, Any]:
+    """200 whether new or existing (strength/metadata updated with what is given); `created` tells which.
+
+    A coordinate is a node whether or not a memory is stored there, so linking coordinates never 404s.
+    """
     source, target = _ends(body)
     result = services.link_upsert(
         tenant=request_tenant(request),
@@ -51,17 +54,14 @@ def create_link(request: HttpRequest, body: LinkIn) -> Status[dict[str, Any]]:
         metadata=body.metadata,
     )
     link = result.link
-    return Status(
-        201 if result.created else 200,
-        {
-            "link": link,
-            "ok": True,
-            "created": result.created,
-            "from_coord": link.source.coord_key,
-            "to_coord": link.target.coord_key,
-            "link_type": link.link_type,
-        },
-    )
+    return {
+        "link": link,
+        "ok": True,
+        "created": result.created,
+        "from_coord": link.source.coord_key,
+        "to_coord": link.target.coord_key,
+        "link_type": link.link_type,
+    }
 
 
 @router.delete("/link", response={200: LinkDeletedOut, **ERRORS})
@@ -94,11 +94,14 @@ def delete_link(request: HttpRequest, query: Query[LinkDeleteQuery]) -> dict[str
 
 @router.get("/links", response={200: LinkListOut, **ERRORS})
 def list_links(request: HttpRequest, query: Query[LinksQuery]) -> dict[str, Any]:
+    """A coordinate that is no node has no links: 200 and `[]`."""
     tenant = request_tenant(request)
-    (memory,) = selectors.memories_resolve(tenant=tenant, refs=[MemoryRef.parse(query.ref, namespace=query.namespace)])
+    (node,) = selectors.nodes_resolve(tenant=tenant, refs=[MemoryRef.parse(query.ref, namespace=query.namespace)])
+    if node is None:
+        return {"links": [], "next_cursor": None}
     page = selectors.links_list(
         tenant=tenant,
-        memory=memory,
+        memory=node,
         direction=query.direction,
         link_type=query.link_type,
         limit=query.limit,
@@ -109,9 +112,12 @@ def list_links(request: HttpRequest, query: Query[LinksQuery]) -> dict[str, Any]
 
 @router.get("/neighbors", response={200: NeighborsOut, **ERRORS})
 def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, Any]:
+    """Nearest first; `memory` is null for a coordinate where no memory is stored. No node: `[]`."""
     tenant = request_tenant(request)
     ref = MemoryRef.of(id=query.id, coord=query.coord, namespace=query.namespace, side="start")
-    (start,) = selectors.memories_resolve(tenant=tenant, refs=[ref])
+    (start,) = selectors.nodes_resolve(tenant=tenant, refs=[ref])
+    if start is None:
+        return {"coord": ref.coord_key, "id": None, "neighbors": []}
     found = selectors.neighbors_find(
         tenant=tenant,
         start=start,
@@ -126,9 +132,9 @@ def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, A
         "id": start.pk,
         "neighbors": [
             {
-                "id": neighbor.memory.pk,
-                "coord": neighbor.memory.coord_key,
-                "coordinate": neighbor.memory.coordinate,
+                "id": neighbor.id,
+                "coord": neighbor.node.coord_key,
+                "coordinate": neighbor.node.coordinate,
                 "depth": neighbor.depth,
                 "link_type": neighbor.link_type,
                 "strength": neighbor.strength,
@@ -142,24 +148,28 @@ def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, A
 
 @router.get("/path", response={200: PathOut, **ERRORS})
 def path(request: HttpRequest, query: Query[PathQuery]) -> dict[str, Any]:
-    """A shortest path; `found: false` (still 200) when none is at most `max_length` links long."""
+    """A shortest path; `found: false` (still 200) when none is at most `max_length` links long,
+    or when an end is a coordinate that is no node at all."""
     tenant = request_tenant(request)
-    source, target = selectors.memories_resolve(tenant=tenant, refs=list(_ends(query)))
-    found = selectors.path_find(
-        tenant=tenant,
-        source=source,
-        target=target,
-        max_length=query.max_length,
-        direction=query.direction,
-        link_type=query.link_type,
-    )
-    memories = found.memories if found else []
+    source_ref, target_ref = _ends(query)
+    source, target = selectors.nodes_resolve(tenant=tenant, refs=[source_ref, target_ref])
+    found = None
+    if source is not None and target is not None:
+        found = selectors.path_find(
+            tenant=tenant,
+            source=source,
+            target=target,
+            max_length=query.max_length,
+            direction=query.direction,
+            link_type=query.link_type,
+        )
+    nodes = found.nodes if found else []
     return {
         "found": found is not None,
-        "path": [selectors.memory_label(memory) for memory in memories],
-        "ids": [memory.pk for memory in memories],
+        "path": [selectors.memory_label(node) for node in nodes],
+        "ids": [node.pk for node in nodes],
         "link_types": found.link_types if found else [],
         "length": found.length if found else 0,
-        "from_coord": source.coord_key,
-        "to_coord": target.coord_key,
+        "from_coord": source.coord_key if source is not None else source_ref.coord_key,
+        "to_coord": target.coord_key if target is not None else target_ref.coord_key,
     }

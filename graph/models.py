@@ -68,7 +68,9 @@ class Link(models.Model):
         if self.link_type and not LINK_TYPE_RE.match(self.link_type):
             errors["link_type"] = "1-64 characters of [A-Za-z0-9_.:-]."
         if self.source_id is not None and self.target_id is not None:
-            tenants = dict(Memory.objects.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant"))
+            tenants = dict(
+                Memory.with_nodes.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant")
+            )
             if tenants.get(self.source_id) != tenants.get(self.target_id):
                 errors["target"] = "Both ends of a link must belong to the same tenant."
             elif self.source_id in tenants:

@@ -109,19 +109,23 @@ class NeighborsQuery(Schema):
 
 
 class NeighborOut(Schema):
-    id: uuid.UUID
+    id: uuid.UUID = Field(
+        ..., description="The node's id: the memory's, or a bare coordinate's (kept by a memory stored there later)"
+    )
     coord: str | None
     coordinate: list[float] | None
     depth: int
     link_type: str
     strength: float
-    via_id: uuid.UUID = Field(..., description="The memory at the other end of the link that reached it")
-    memory: MemoryOut
+    via_id: uuid.UUID = Field(..., description="The node at the other end of the link that reached it")
+    memory: MemoryOut | None = Field(..., description="Null where no memory is stored at that coordinate")
 
 
 class NeighborsOut(Schema):
     coord: str | None
-    id: uuid.UUID
+    id: uuid.UUID | None = Field(
+        ..., description="Null when the coordinate is no node (nothing stored, nothing linked)"
+    )
     neighbors: list[NeighborOut]
 
 
@@ -138,7 +142,7 @@ class PathQuery(Schema):
 
 class PathOut(Schema):
     found: bool
-    path: list[str] = Field(..., description="Each memory on the path: its coordinate, or its id when it has none")
+    path: list[str] = Field(..., description="Each node on the path: its coordinate, or its id when it has none")
     ids: list[uuid.UUID]
     link_types: list[str]
     length: int

@@ -11,6 +11,11 @@ this over a recursive CTE.
 No traversal query filters on the tenant: a link joins two memories of its own tenant (the
 `link_same_tenant` trigger), so a walk that starts from a memory of tenant T stays in T. The
 memories are then loaded with a tenant filter all the same.
+
+A node of the graph is a memory or a bare coordinate: a `Memory` row with `bare_node` set,
+made when a coordinate where nothing is stored is linked (the earlier service's clients link
+co-recalled coordinates first). Walks pass through both kinds alike; answers show `memory: None`
+for a bare node, and search's expansion (`neighbors_for_many`) returns memories only.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ MAX_NEIGHBORS = 1000
 MAX_EXPAND_HOPS = 2
 
 # What a traversal needs to know about its end points (never the payload).
-REF_FIELDS = ("id", "tenant", "namespace", "coord_key", "coordinate")
+REF_FIELDS = ("id", "tenant", "namespace", "coord_key", "coordinate", "bare_node")
 
 
 # --- references -----------------------------------------------------------------------------
@@ -44,7 +49,7 @@ REF_FIELDS = ("id", "tenant", "namespace", "coord_key", "coordinate")
 
 @dataclass(frozen=True)
 class MemoryRef:
-    """A memory named by id, or by coordinate within a namespace."""
+    """A node named by id (ours), or by coordinate within a namespace (the client's)."""
 
     id: uuid.UUID | None = None
     coord_key: str | None = None
@@ -88,26 +93,28 @@ class MemoryRef:
         return memory.namespace == self.namespace and memory.coord_key == self.coord_key
 
 
-def memories_resolve(*, tenant: str, refs: Sequence[MemoryRef]) -> list[Memory]:
-    """The memories named by `refs`, in order, in one query; 404 `memory_not_found` for the first missing.
+def nodes_resolve(*, tenant: str, refs: Sequence[MemoryRef]) -> list[Memory | None]:
+    """The nodes named by `refs` (memories or bare coordinates), in order, in one query.
 
-    Another tenant's memory is missing too: tenants never see each other's memories.
+    None for a coordinate that is no node: coordinates are the client's, and one nobody stored
+    or linked is simply an empty node. An id names a node we made, so an unknown one is a 404
+    `memory_not_found`; another tenant's is unknown too (tenants never see each other's).
     """
     condition = Q()
     for ref in refs:
         condition |= ref.q()
-    found = list(Memory.objects.filter(condition, tenant=tenant).only(*REF_FIELDS))
-    resolved = []
+    found = list(Memory.with_nodes.filter(condition, tenant=tenant).only(*REF_FIELDS))
+    resolved: list[Memory | None] = []
     for ref in refs:
-        memory = next((m for m in found if ref.matches(m)), None)
-        if memory is None:
+        node = next((m for m in found if ref.matches(m)), None)
+        if node is None and ref.id is not None:
             raise NotFound(f"Memory {ref.label} not found.", GraphErrorCode.MEMORY_NOT_FOUND)
-        resolved.append(memory)
+        resolved.append(node)
     return resolved
 
 
 def memory_label(memory: Memory) -> str:
-    """How a path names a memory: its coordinate when it has one (old clients), else its id."""
+    """How a path names a node: its coordinate when it has one (old clients), else its id."""
     return memory.coord_key or str(memory.pk)
 
 
@@ -254,9 +261,9 @@ def _best_steps(steps: Iterable[Step], visited: Container[str]) -> dict[str, Ste
 
 @dataclass(frozen=True)
 class Neighbor:
-    """A memory reached from `origin_id` at `depth` hops; `via_id` -[link_type, strength]- it."""
+    """A node reached from `origin_id` at `depth` hops; `via_id` -[link_type, strength]- it."""
 
-    memory: Memory
+    node: Memory
     depth: int
     link_type: str
     strength: float
@@ -265,7 +272,12 @@ class Neighbor:
 
     @property
     def id(self) -> uuid.UUID:
-        return self.memory.pk
+        return self.node.pk
+
+    @property
+    def memory(self) -> Memory | None:
+        """The memory stored at the node; None for a bare coordinate."""
+        return None if self.node.bare_node else self.node
 
 
 def neighbors_find(
@@ -278,7 +290,7 @@ def neighbors_find(
     direction: Direction = "out",
     link_type: str | None = None,
 ) -> list[Neighbor]:
-    """Memories within `hops` links of `start`, nearest first, each once at its smallest depth.
+    """Nodes within `hops` links of `start`, nearest first, each once at its smallest depth.
 
     Within a depth: strongest link first, then by id. Queries: one per level walked (fewer when
     the frontier empties or `offset + limit` memories are found sooner) plus one to load them.
@@ -305,10 +317,10 @@ def neighbors_find(
         frontier = [step[1] for step in level]
     ranked = sorted(visited.items(), key=lambda item: (item[1][0], _rank(item[1][1])))
     chosen = ranked[offset:wanted]
-    memories = _load_memories(tenant, [memory_id for memory_id, _ in chosen])
+    memories = _load_memories(tenant, [memory_id for memory_id, _ in chosen], with_nodes=True)
     return [
         Neighbor(
-            memory=memories[memory_id],
+            node=memories[memory_id],
             depth=depth,
             link_type=step[2],
             strength=step[3],
@@ -320,10 +332,11 @@ def neighbors_find(
     ]
 
 
-def _load_memories(tenant: str, ids: Sequence[str]) -> dict[str, Memory]:
+def _load_memories(tenant: str, ids: Sequence[str], *, with_nodes: bool = False) -> dict[str, Memory]:
     if not ids:
         return {}
-    queryset = Memory.objects.filter(tenant=tenant, pk__in=ids).defer("search_document")
+    manager = Memory.with_nodes if with_nodes else Memory.objects
+    queryset = manager.filter(tenant=tenant, pk__in=ids).defer("search_document")
     return {str(memory.pk): memory for memory in queryset}
 
 
@@ -337,6 +350,9 @@ def neighbors_for_many(
     link_type: str | None = None,
 ) -> dict[uuid.UUID, list[Neighbor]]:
     """For search's `expand_hops`: the memories linked to each of `memory_ids` (the hits, best first).
+
+    Walks pass through bare coordinate nodes, but only memories are returned (search never
+    answers with a node that holds no memory).
 
     Returns {hit id: [Neighbor, ...]} for every hit (possibly an empty list), each list nearest
     first, then strongest link first, at most `limit_per_memory` long. A memory appears at most
@@ -386,7 +402,7 @@ def neighbors_for_many(
     return {
         uuid.UUID(origin): [
             Neighbor(
-                memory=memories[reached],
+                node=memories[reached],
                 depth=depth,
                 link_type=step[2],
                 strength=step[3],
@@ -405,7 +421,7 @@ def neighbors_for_many(
 
 @dataclass
 class GraphPath:
-    memories: list[Memory] = field(default_factory=list)
+    nodes: list[Memory] = field(default_factory=list)
     link_types: list[str] = field(default_factory=list)
 
     @property
@@ -430,7 +446,7 @@ def path_find(
     (at most `max_length`) plus one to load the memories on a path found.
     """
     if source.pk == target.pk:
-        return GraphPath(memories=[source])
+        return GraphPath(nodes=[source])
     # memory -> the step that reached it (None at the two ends)
     forward: dict[str, Step | None] = {str(source.pk): None}
     backward: dict[str, Step | None] = {str(target.pk): None}
@@ -484,10 +500,12 @@ def _path_through(
         ids.append(step[0])
         link_types.append(step[2])
         step = backward[step[0]]
-    memories = {str(memory.pk): memory for memory in Memory.objects.filter(tenant=tenant, pk__in=ids).only(*REF_FIELDS)}
+    memories = {
+        str(memory.pk): memory for memory in Memory.with_nodes.filter(tenant=tenant, pk__in=ids).only(*REF_FIELDS)
+    }
     if len(memories) < len(ids):
         return None  # a memory on the way was deleted meanwhile
-    return GraphPath(memories=[memories[memory_id] for memory_id in ids], link_types=link_types)
+    return GraphPath(nodes=[memories[memory_id] for memory_id in ids], link_types=link_types)
 
 
 # --- counts -----------------------------------------------------------------------------------

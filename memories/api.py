@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, Query, Router, Schema
 from pydantic import ValidationError as PydanticValidationError
 
 from memories import selectors, services
-from memories.errors import MemoryErrorCode, Unprocessable
+from memories.errors import MemoryErrorCode, NotFound, Unprocessable
 from memories.filters import parse_filters
 from memories.schemas import (
     NAME_REGEX,
@@ -41,11 +41,17 @@ def draft_from(body: MemoryIn) -> services.MemoryDraft:
     )
 
 
-@router.post("", response={200: MemoryCreatedOut, 201: MemoryCreatedOut, **ERRORS})
-def create_memory(request: HttpRequest, body: MemoryIn) -> Status[dict[str, Any]]:
+@router.post("", response={200: MemoryCreatedOut, **ERRORS})
+def create_memory(request: HttpRequest, body: MemoryIn) -> dict[str, Any]:
+    """200 whether new or replaced (the earlier service's clients assert 200); `created` tells which."""
     memory, created = services.memory_upsert(tenant=request_tenant(request), draft=draft_from(body))
-    result = {"memory": memory, "coord": memory.coord_key, "memory_type": memory.memory_type, "created": created}
-    return Status(201 if created else 200, result)
+    return {
+        "memory": memory,
+        "coord": memory.coord_key,
+        "memory_type": memory.memory_type,
+        "created": created,
+        "duplicate_of": None,
+    }
 
 
 @router.post("/batch", response={200: BatchOut, **ERRORS})
@@ -109,7 +115,11 @@ def patch_memory(request: HttpRequest, ref: str, body: MemoryPatchIn, query: Que
 
 @router.delete("/{ref}", response={200: MemoryDeletedOut, **ERRORS})
 def delete_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[str, Any]:
-    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
-    memory_id, coord = memory.id, memory.coord_key
-    services.memory_delete(memory=memory)
-    return {"deleted": True, "id": memory_id, "coord": coord}
+    """Idempotent, as the earlier service: a memory that is not there is 200 `deleted: false`."""
+    lookup = selectors.memory_ref_lookup(ref=ref, namespace=query.namespace)  # a malformed ref is still a 400
+    try:
+        memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+    except NotFound:
+        return {"deleted": False, "id": lookup.get("pk"), "coord": lookup.get("coord_key")}
+    deleted = services.memory_delete(memory=memory)
+    return {"deleted": deleted, "id": memory.id, "coord": memory.coord_key}

@@ -35,6 +35,18 @@ class MemoryQuerySet(models.QuerySet["Memory"]):
         return self.exclude(vector_status=VectorStatus.INDEXED)
 
 
+class StoredMemoryManager(models.Manager.from_queryset(MemoryQuerySet)):  # type: ignore[misc]
+    """The default manager: memories only, never the bare coordinate nodes of the graph.
+
+    So every list, search, count, index sweep, admin page and history sees memories alone
+    without having to remember the graph. Related-object access (`link.source`) goes through
+    Django's unfiltered base manager and still reaches a bare node.
+    """
+
+    def get_queryset(self) -> MemoryQuerySet:
+        return super().get_queryset().filter(bare_node=False)
+
+
 class Memory(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.CharField(max_length=64, default="default")
@@ -60,7 +72,17 @@ class Memory(models.Model):
         db_persist=True,
     )
 
-    objects = MemoryQuerySet.as_manager()
+    # A coordinate that is only a node of the graph: it was linked (the earlier service's clients
+    # link co-recalled coordinates) before any memory was stored there. Payload and text stay
+    # empty, it is never embedded, listed, searched or counted. Storing a memory at its
+    # coordinate fills this very row (the coordinate's unique key makes that race-free), so the
+    # links made before are the memory's links: same id, no copy.
+    # db_default: the raw INSERTs (upserts, import, benches) leave the column out.
+    bare_node = models.BooleanField(default=False, db_default=False, editable=False)
+
+    objects = StoredMemoryManager()
+    # Memories and bare coordinate nodes: for the graph, and for export.
+    with_nodes = MemoryQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -77,6 +99,9 @@ class Memory(models.Model):
                 condition=Q(coordinate__isnull=True, coord_key__isnull=True)
                 | Q(coordinate__isnull=False, coord_key__isnull=False),
                 name="memory_coordinate_has_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(bare_node=False) | Q(coord_key__isnull=False), name="memory_bare_node_has_coordinate"
             ),
         ]
         indexes = [

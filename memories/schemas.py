@@ -64,11 +64,12 @@ class MemoryCreatedOut(Schema):
     coord: str | None
     memory_type: str
     created: bool
+    duplicate_of: uuid.UUID | None = None
 
 
 class MemoryDeletedOut(Schema):
     deleted: bool
-    id: uuid.UUID
+    id: uuid.UUID | None = Field(..., description="Null when a coordinate named no memory")
     coord: str | None
 
 

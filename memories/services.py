@@ -88,7 +88,10 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
 
 # One statement, race-free: a coordinate that exists (or is inserted concurrently) in the
 # tenant+namespace is replaced in place (same id, same created_at); `xmax = 0` tells the rows
-# this statement inserted from those it updated.
+# this statement inserted from those it updated. A bare graph node at the coordinate (linked
+# before any memory was stored there) is filled in place the same way, keeping its id and so its
+# links; that counts as a creation: the row then takes this statement's time as created_at, the
+# same as its updated_at, which a replaced memory (created by an earlier statement) never has.
 _UPSERT_SQL = """
 INSERT INTO memories_memory
     (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
@@ -103,8 +106,10 @@ ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
     importance = EXCLUDED.importance,
     updated_at = EXCLUDED.updated_at,
     vector_status = 'pending',
-    vector_error = ''
-RETURNING id, namespace, coord_key, (xmax = 0) AS inserted
+    vector_error = '',
+    created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
+    bare_node = false
+RETURNING id, namespace, coord_key, (xmax = 0 OR created_at = updated_at) AS inserted
 """
 _ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
 _UPSERT_CHUNK = 500
@@ -232,10 +237,18 @@ def memory_update(
     return memory
 
 
-def memory_delete(*, memory: Memory) -> None:
-    """Links cascade in the database; post_delete removes the vector after commit."""
+def memory_delete(*, memory: Memory) -> bool:
+    """Delete `memory` and its links (post_delete removes the vector after commit).
+
+    False when it is gone already. Concurrent deletes of one memory queue on its row lock: the
+    first deletes it, the others then find no row, so exactly one caller is told it deleted it.
+    """
     with transaction.atomic():
-        memory.delete()
+        locked = Memory.objects.select_for_update().filter(pk=memory.pk).first()
+        if locked is None:
+            return False
+        locked.delete()
+    return True
 
 
 def memory_mark_vector_state(*, ids: Sequence[uuid.UUID], status: str, model: str = "", error: str = "") -> int:

@@ -9,6 +9,7 @@ from conftest import ApiClient
 from graph.models import Link
 from graph.tests.conftest import link_rows
 from graph.tests.factories import MemoryFactory
+from memories.models import Memory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_old_client_links_two_coordinates(api):
 
     response = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2.0,2.0", "link_type": "cites"})
 
-    assert response.status_code == 201, response.content
+    assert response.status_code == 200, response.content
     body = response.json()
     assert body["ok"] is True
     assert body["created"] is True
@@ -53,7 +54,8 @@ def test_linking_again_updates_what_is_given(api):
     again = api.post("/graph/link", {"from_coord": "1,1", "to_id": b["id"], "strength": 0.75})
     metadata_only = api.post("/graph/link", {"from_id": a["id"], "to_id": b["id"], "metadata": {"k": 2}})
 
-    assert first.status_code == 201
+    assert first.status_code == 200
+    assert first.json()["created"] is True
     assert again.status_code == 200
     assert again.json()["created"] is False
     assert again.json()["link"]["id"] == first.json()["link"]["id"]
@@ -65,27 +67,55 @@ def test_linking_again_updates_what_is_given(api):
 
 
 def test_coordinates_are_looked_up_in_the_namespace(api):
-    remember(api, "1,1", namespace="ns")
-    remember(api, "2,2", namespace="ns")
+    a, b = remember(api, "1,1", namespace="ns"), remember(api, "2,2", namespace="ns")
 
-    missing = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2"})
+    elsewhere = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2"})
     linked = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2", "namespace": "ns"})
 
-    error(missing, 404, "memory_not_found")
-    assert linked.status_code == 201
+    # The same coordinates in the default namespace are other nodes (nothing stored there yet)
+    assert elsewhere.status_code == 200 and elsewhere.json()["created"] is True
+    assert {elsewhere.json()["link"]["from_id"], elsewhere.json()["link"]["to_id"]}.isdisjoint({a["id"], b["id"]})
+    assert linked.status_code == 200 and linked.json()["created"] is True
+    assert (linked.json()["link"]["from_id"], linked.json()["link"]["to_id"]) == (a["id"], b["id"])
+    assert [n["id"] for n in api.get("/graph/neighbors", {"coord": "1,1", "namespace": "ns"}).json()["neighbors"]] == [
+        b["id"]
+    ]
 
 
-def test_missing_end_is_404_and_nothing_is_created(api):
+def test_a_coordinate_with_nothing_stored_is_a_node(api):
+    a = remember(api, "1,1")
+
+    response = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "9,9"})
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["created"] is True and (body["from_coord"], body["to_coord"]) == ("1.0,1.0", "9.0,9.0")
+    assert body["link"]["from_id"] == a["id"]
+    # the coordinate is a node, not a memory: no memory to get, list or count
+    assert api.get("/memories/9,9").status_code == 404
+    assert [m["id"] for m in api.get("/memories").json()["items"]] == [a["id"]]
+    assert api.get("/stats").json()["total_memories"] == 1
+    assert Memory.objects.count() == 1 and Memory.with_nodes.count() == 2
+
+
+def test_an_unknown_id_is_404_and_nothing_is_created(api):
     remember(api, "1,1")
 
-    error(api.post("/graph/link", {"from_coord": "1,1", "to_coord": "9,9"}), 404, "memory_not_found")
-    error(
-        api.post("/graph/link", {"from_coord": "1,1", "to_id": "00000000-0000-4000-8000-000000000000"}),
-        404,
-        "memory_not_found",
-    )
+    for body in (
+        {"from_coord": "1,1", "to_id": "00000000-0000-4000-8000-000000000000"},
+        {"from_coord": "5,5", "to_id": "00000000-0000-4000-8000-000000000000"},
+    ):
+        error(api.post("/graph/link", body), 404, "memory_not_found")
 
     assert link_rows() == []
+    assert Memory.with_nodes.count() == 1  # no bare node for 5,5 either
+
+
+def test_self_link_of_an_unstored_coordinate_is_422_and_makes_no_node(api):
+    error(api.post("/graph/link", {"from_coord": "7,7", "to_coord": "7.0,7.0"}), 422, "self_link")
+
+    assert link_rows() == []
+    assert Memory.with_nodes.count() == 0
 
 
 def test_self_link_is_422_and_nothing_is_created(api):
@@ -141,7 +171,8 @@ def test_coordinates_as_lists(api):
 
     response = api.post("/graph/link", {"from_coord": [1, 1], "to_coord": [2.0, 2.0]})
 
-    assert response.status_code == 201, response.content
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] is True
 
 
 @pytest.mark.django_db(transaction=True)
@@ -151,17 +182,36 @@ def test_twenty_concurrent_identical_requests_make_one_link():
 
     def post(_):
         try:
-            return (
-                ApiClient().post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2", "strength": 0.5}).status_code
-            )
+            response = ApiClient().post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2", "strength": 0.5})
+            return response.status_code, response.json()["created"]
         finally:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=20) as pool:
-        statuses = list(pool.map(post, range(20)))
+        answers = list(pool.map(post, range(20)))
 
-    assert sorted(statuses) == [200] * 19 + [201]
+    assert sorted(answers) == [(200, False)] * 19 + [(200, True)]
     assert Link.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_twenty_concurrent_links_of_unstored_coordinates_make_one_node_each():
+    def post(index):
+        try:
+            body = {"from_coord": "1,1", "to_coord": f"{2 + index % 2},2", "link_type": "co_recalled"}
+            response = ApiClient().post("/graph/link", body)
+            return response.status_code, response.json()["created"]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(post, range(20)))
+
+    assert sorted(answers) == [(200, False)] * 18 + [(200, True)] * 2
+    assert sorted(Memory.with_nodes.values_list("coord_key", "bare_node")) == [
+        ("1.0,1.0", True), ("2.0,2.0", True), ("3.0,2.0", True)
+    ]  # fmt: skip
+    assert Link.objects.count() == 2
 
 
 # --- tenants ------------------------------------------------------------------------------------
@@ -173,13 +223,18 @@ def test_cross_tenant_link_is_404_and_nothing_is_created(api_for):
     b_own = remember(bob, "2,2")
 
     by_id = bob.post("/graph/link", {"from_id": b_own["id"], "to_id": a["id"]})
-    by_coord = bob.post("/graph/link", {"from_coord": "2,2", "to_coord": "1,1"})
     into = alice.post("/graph/link", {"from_id": a["id"], "to_id": b_own["id"]})
 
     error(by_id, 404, "memory_not_found")
-    error(by_coord, 404, "memory_not_found")
     error(into, 404, "memory_not_found")
     assert link_rows() == []
+
+    # By coordinate, bob links his own coordinate 1,1 (a node of his, nothing stored): never alice's memory
+    by_coord = bob.post("/graph/link", {"from_coord": "2,2", "to_coord": "1,1"})
+    assert by_coord.status_code == 200
+    assert by_coord.json()["link"]["to_id"] != a["id"]
+    assert alice.get("/graph/links", {"ref": "1,1"}).json()["links"] == []
+    assert [row[0] for row in link_rows()] == ["bob"]
 
 
 def test_another_tenants_graph_cannot_be_walked(api_for):
@@ -278,7 +333,7 @@ def test_links_by_direction_type_and_page(api, make_graph):
 
 def test_links_bad_requests(api):
     error(api.get("/graph/links", {"ref": "nonsense"}), 400, "invalid_reference")
-    error(api.get("/graph/links", {"ref": "1,1"}), 404, "memory_not_found")
+    error(api.get("/graph/links", {"ref": "00000000-0000-4000-8000-000000000000"}), 404, "memory_not_found")
     error(api.get("/graph/links", {}), 422, "validation_error")
     error(api.get("/graph/links", {"ref": "1,1", "direction": "up"}), 422, "validation_error")
 
@@ -344,13 +399,30 @@ def test_neighbors_query_count_is_pinned(api, make_graph, django_assert_num_quer
         ({"coord": "1,zz"}, 400, "invalid_coordinate"),
         ({}, 422, "missing_reference"),
         ({"coord": "1,1", "id": "00000000-0000-4000-8000-000000000000"}, 422, "ambiguous_reference"),
-        ({"coord": "8,8"}, 404, "memory_not_found"),
+        ({"id": "00000000-0000-4000-8000-000000000000"}, 404, "memory_not_found"),
     ],
 )
 def test_neighbors_bad_requests(api, params, status, code):
     remember(api, "1,1")
 
     error(api.get("/graph/neighbors", params), status, code)
+
+
+def test_coordinates_that_are_no_node_have_no_neighbours_links_or_paths(api):
+    remember(api, "1,1")
+
+    neighbours = api.get("/graph/neighbors", {"coord": "8,8", "k_hop": 1, "limit": 10})
+    links = api.get("/graph/links", {"ref": "8,8"})
+    path = api.get("/graph/path", {"from_coord": "1,1", "to_coord": "3,3", "max_length": 10})
+    neither = api.get("/graph/path", {"from_coord": "3,3", "to_coord": "4,4"})
+
+    assert neighbours.status_code == 200
+    assert neighbours.json() == {"coord": "8.0,8.0", "id": None, "neighbors": []}
+    assert links.status_code == 200 and links.json() == {"links": [], "next_cursor": None}
+    not_found = {"found": False, "path": [], "ids": [], "link_types": [], "length": 0}
+    assert path.status_code == 200 and path.json() == {**not_found, "from_coord": "1.0,1.0", "to_coord": "3.0,3.0"}
+    assert neither.status_code == 200 and neither.json()["found"] is False
+    assert Memory.with_nodes.count() == 1  # reading never makes a node
 
 
 # --- GET /graph/path ----------------------------------------------------------------------------
@@ -422,7 +494,7 @@ def test_path_query_count_is_pinned(api, make_graph, django_assert_num_queries):
         ({"from_coord": "1,1", "to_coord": "1,1", "max_length": 0}, 422, "validation_error"),
         ({"from_coord": "1,1", "to_coord": "1,1", "direction": "up"}, 422, "validation_error"),
         ({"from_coord": "1,1", "to_coord": "1;1"}, 400, "invalid_coordinate"),
-        ({"from_coord": "1,1", "to_coord": "3,3"}, 404, "memory_not_found"),
+        ({"from_coord": "1,1", "to_id": "00000000-0000-4000-8000-000000000000"}, 404, "memory_not_found"),
         ({"from_id": "zzz", "to_coord": "1,1"}, 422, "validation_error"),
     ],
 )

@@ -124,7 +124,7 @@ def test_neighbours_come_with_their_memory(make_graph):
 
 
 def path_names(g, path):
-    return [g.name_of(m.pk) for m in path.memories]
+    return [g.name_of(m.pk) for m in path.nodes]
 
 
 def test_path_is_the_shortest_of_several_routes(make_graph, django_assert_num_queries):
@@ -250,7 +250,7 @@ def test_random_graphs_agree_with_a_reference_bfs(seed):
             )
             assert (path.length if path else None) == reference
             if path:
-                hops = [index[m.pk] for m in path.memories]
+                hops = [index[m.pk] for m in path.nodes]
                 assert hops[0] == start and hops[-1] == target
                 for left, right in itertools.pairwise(hops):
                     allowed = {

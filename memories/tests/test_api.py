@@ -30,11 +30,12 @@ def test_old_client_round_trip(api):
     payload = {"task": "write report", "importance": 3, "nested": {"a": [1, 2]}}
 
     created = api.post("/memories", {"coord": "1.2,3.4,5.6", "payload": payload, "memory_type": "episodic"})
-    assert created.status_code == 201
+    assert created.status_code == 200  # the earlier service's clients assert 200, new or replaced
     body = created.json()
     assert body["coord"] == "1.2,3.4,5.6"
     assert body["memory_type"] == "episodic"
     assert body["created"] is True
+    assert body["duplicate_of"] is None
 
     fetched = api.get("/memories/1.2,3.4,5.6")
     assert fetched.status_code == 200
@@ -90,7 +91,8 @@ def test_create_returns_the_memory_object(api):
         },
     )
 
-    assert response.status_code == 201
+    assert response.status_code == 200
+    assert response.json()["created"] is True
     memory = response.json()["memory"]
     assert uuid.UUID(memory["id"])
     assert memory["coord"] is None
@@ -163,14 +165,34 @@ def test_patch_keeps_an_explicit_text(api):
     assert patched["text"] == "curated text"
 
 
-def test_delete_by_id_then_404(api):
+def test_delete_by_id_then_get_404_and_delete_again_is_deleted_false(api):
     memory = create(api)["memory"]
 
-    assert api.delete(f"/memories/{memory['id']}").status_code == 200
-    response = api.delete(f"/memories/{memory['id']}")
+    first = api.delete(f"/memories/{memory['id']}")
+    again = api.delete(f"/memories/{memory['id']}")
 
+    assert first.status_code == 200
+    assert first.json() == {"deleted": True, "id": memory["id"], "coord": None}
+    # idempotent, as the earlier service: what is not there is not an error
+    assert again.status_code == 200
+    assert again.json() == {"deleted": False, "id": memory["id"], "coord": None}
+    response = api.get(f"/memories/{memory['id']}")
     assert response.status_code == 404
     assert response.json() == {"detail": f"Memory {memory['id']!r} not found.", "code": "memory_not_found"}
+
+
+def test_delete_of_a_coordinate_never_stored_is_deleted_false(api):
+    response = api.delete("/memories/1,2,3")
+
+    assert response.status_code == 200
+    assert response.json() == {"deleted": False, "id": None, "coord": "1.0,2.0,3.0"}
+
+
+def test_delete_of_a_malformed_reference_is_still_a_400(api):
+    response = api.delete("/memories/not-a-ref")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_reference"
 
 
 # --- tenants ----------------------------------------------------------------------------
@@ -183,7 +205,9 @@ def test_tenants_are_isolated(api_for):
     assert bob.get(f"/memories/{mine['id']}").status_code == 404
     assert bob.get("/memories/1,1").status_code == 404
     assert bob.patch(f"/memories/{mine['id']}", {"importance": 1}).status_code == 404
-    assert bob.delete(f"/memories/{mine['id']}").status_code == 404
+    assert bob.delete(f"/memories/{mine['id']}").json() == {"deleted": False, "id": mine["id"], "coord": None}
+    assert bob.delete("/memories/1,1").json() == {"deleted": False, "id": None, "coord": "1.0,1.0"}
+    assert alice.get(f"/memories/{mine['id']}").status_code == 200
     assert bob.get("/memories").json()["items"] == []
     assert bob.get("/stats").json()["total_memories"] == 0
 
@@ -469,4 +493,4 @@ def test_query_counts(api, django_assert_num_queries):
         assert len(api.get("/memories", {"limit": 20}).json()["items"]) == 20
     # savepoint, upsert, release, select
     with django_assert_num_queries(4):
-        assert api.post("/memories", {"coord": "2,2", "payload": {"content": "x"}}).status_code == 201
+        assert api.post("/memories", {"coord": "2,2", "payload": {"content": "x"}}).json()["created"] is True
