@@ -1,7 +1,8 @@
 """Export and import of memories and their links as JSON Lines.
 
-One JSON object per line: a header, every memory (oldest first per tenant), then every link.
-Import is idempotent: a memory whose id or coordinate already exists, and a link whose
+One JSON object per line: a header, every memory (oldest first per tenant), every bare
+coordinate node (a coordinate that was linked before any memory was stored there: `"type":
+"node"`, no payload), then every link. Import is idempotent: a memory whose id or coordinate already exists, and a link whose
 (source, target, type) already exists, is left as it is, so re-importing changes nothing and an
 interrupted import can simply be run again. Imported memories are `pending` for the vector
 index: `manage.py reindex --dirty` embeds them.
@@ -43,6 +44,7 @@ _MEMORY_FIELDS = (
     "created_at",
     "updated_at",
 )
+_NODE_FIELDS = ("id", "tenant", "namespace", "coordinate", "created_at")
 _LINK_FIELDS = ("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at")
 
 
@@ -50,6 +52,8 @@ _LINK_FIELDS = ("tenant", "source_id", "target_id", "link_type", "strength", "me
 class ImportSummary:
     memories_created: int = 0
     memories_skipped: int = 0
+    nodes_created: int = 0
+    nodes_skipped: int = 0
     links_created: int = 0
     links_skipped: int = 0
     lines: int = 0
@@ -61,13 +65,13 @@ class ImportFormatError(InvalidInput):
 
 
 def export_count(*, tenant: str | None = None) -> int:
-    memories = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
+    nodes = Memory.with_nodes.all() if tenant is None else Memory.with_nodes.for_tenant(tenant)
     links = Link.objects.all() if tenant is None else Link.objects.for_tenant(tenant)
-    return memories.count() + links.count()
+    return nodes.count() + links.count()
 
 
 def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
-    """Stream every memory, then every link (server-side cursors: memory use stays flat)."""
+    """Stream every memory, every bare node, then every link (server-side cursors: memory use stays flat)."""
     yield {"type": "header", "format": FORMAT, "version": VERSION, "tenant": tenant}
     memories = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
     for row in memories.order_by("tenant", "created_at", "id").values_list(*_MEMORY_FIELDS).iterator(chunk_size):
@@ -76,6 +80,12 @@ def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iter
         record["created_at"] = record["created_at"].isoformat()
         record["updated_at"] = record["updated_at"].isoformat()
         yield {"type": "memory", **record}
+    nodes = Memory.with_nodes.filter(bare_node=True)
+    if tenant is not None:
+        nodes = nodes.for_tenant(tenant)
+    for row in nodes.order_by("tenant", "created_at", "id").values_list(*_NODE_FIELDS).iterator(chunk_size):
+        record = dict(zip(_NODE_FIELDS, row, strict=True))
+        yield {"type": "node", **record, "id": str(record["id"]), "created_at": record["created_at"].isoformat()}
     links = Link.objects.all() if tenant is None else Link.objects.for_tenant(tenant)
     for row in links.order_by("tenant", "created_at", "id").values_list(*_LINK_FIELDS).iterator(chunk_size):
         record = dict(zip(_LINK_FIELDS, row, strict=True))
@@ -99,8 +109,8 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
             record = json.loads(line, parse_constant=reject_json_constant)
         except (ValueError, RecursionError):
             raise ImportFormatError(number, "not a JSON object") from None
-        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "link"}:
-            raise ImportFormatError(number, "expected an object whose type is header, memory or link")
+        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "node", "link"}:
+            raise ImportFormatError(number, "expected an object whose type is header, memory, node or link")
         if record["type"] == "header" and (record.get("format") != FORMAT or record.get("version") != VERSION):
             raise ImportFormatError(number, f"not a {FORMAT} v{VERSION} export")
         yield number, record
@@ -118,8 +128,8 @@ def records_import(
         summary.lines += 1
         if record["type"] == "header" or (tenant is not None and record.get("tenant") != tenant):
             continue
-        if record["type"] == "memory":
-            memories.append(_memory_row(number, record))
+        if record["type"] in ("memory", "node"):
+            memories.append(_memory_row(number, record) if record["type"] == "memory" else _node_row(number, record))
             if len(memories) >= IMPORT_BATCH:
                 _flush_memories(memories, summary, dry_run=dry_run)
         else:
@@ -127,7 +137,7 @@ def records_import(
                 _flush_memories(memories, summary, dry_run=dry_run)
             if not links_started:
                 links_started = True
-                if summary.memories_created and not dry_run:
+                if (summary.memories_created or summary.nodes_created) and not dry_run:
                     # Without fresh statistics on a just-filled table the planner joins each link
                     # batch by sequential scans (1.5 s per 1,000 links at 100k memories, not 30 ms).
                     with connection.cursor() as cursor:
@@ -170,6 +180,25 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         memory_id, tenant, namespace,
         list(coordinate.values) if coordinate else None, coordinate.key if coordinate else None,
         memory_type, json.dumps(payload), text, json.dumps(metadata), importance, created_at, updated_at,
+        "pending", False,
+    )  # fmt: skip
+
+
+def _node_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    """A bare coordinate node: the row a memory stored there later fills (nothing to embed)."""
+    try:
+        node_id = uuid.UUID(str(record["id"]))
+        tenant = validate_name(record["tenant"], what="tenant")
+        namespace = validate_name(record.get("namespace", "default"), what="namespace")
+        coordinate = parse_coordinate(record["coordinate"])
+        created_at = datetime.fromisoformat(record["created_at"])
+    except InvalidInput as exc:
+        raise ImportFormatError(number, str(exc.detail)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportFormatError(number, f"bad node record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    return (
+        node_id, tenant, namespace, list(coordinate.values), coordinate.key,
+        MemoryType.EPISODIC, "{}", "", "{}", 0.0, created_at, created_at, "indexed", True,
     )  # fmt: skip
 
 
@@ -197,12 +226,12 @@ def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
 _MEMORY_SQL = """
 INSERT INTO memories_memory
     (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-     importance, created_at, updated_at, vector_status, vector_model, vector_error)
+     importance, created_at, updated_at, vector_status, bare_node, vector_model, vector_error)
 VALUES {values}
 ON CONFLICT DO NOTHING
 RETURNING id
 """
-_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
+_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s, '', '')"
 
 # Links whose ends are absent (skipped or filtered out) are dropped rather than failing the batch.
 _LINK_SQL = """
@@ -222,15 +251,21 @@ def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_
         return
     # Rows present by id are dropped before the INSERT: re-importing a large file then costs one
     # index lookup per row instead of a full insert attempt (generated column, GIN indexes).
-    existing = set(Memory.objects.filter(pk__in=[row[0] for row in rows]).values_list("pk", flat=True))
-    fresh = [row for row in rows if row[0] not in existing]
-    created = 0
-    if dry_run:
-        created = len(fresh)
-    elif fresh:
-        created = _insert(_MEMORY_SQL, _MEMORY_ROW, fresh)
-    summary.memories_created += created
-    summary.memories_skipped += len(rows) - created
+    existing = set(Memory.with_nodes.filter(pk__in=[row[0] for row in rows]).values_list("pk", flat=True))
+    for bare in (False, True):
+        group = [row for row in rows if row[-1] is bare]
+        fresh = [row for row in group if row[0] not in existing]
+        created = 0
+        if dry_run:
+            created = len(fresh)
+        elif fresh:
+            created = _insert(_MEMORY_SQL, _MEMORY_ROW, fresh)
+        if bare:
+            summary.nodes_created += created
+            summary.nodes_skipped += len(group) - created
+        else:
+            summary.memories_created += created
+            summary.memories_skipped += len(group) - created
     rows.clear()
 
 

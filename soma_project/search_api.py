@@ -100,5 +100,5 @@ def _hits_out(tenant: str, result: SearchResult, expand_hops: int) -> list[_Hit]
                 "strength": neighbor.strength,
                 "depth": neighbor.depth,
             }
-            hits.append(_Hit(neighbor.memory, None, via))
+            hits.append(_Hit(neighbor.node, None, via))  # memories only: see neighbors_for_many
     return hits

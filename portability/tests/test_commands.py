@@ -10,6 +10,9 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from graph.models import Link
+from graph.selectors import MemoryRef
+from graph.services import link_upsert
+from memories.coordinates import parse_coordinate
 from memories.models import Memory
 from memories.services import MemoryDraft, memory_batch_upsert
 
@@ -188,3 +191,36 @@ def test_a_bad_line_stops_the_import_with_its_number(tmp_path: Path, line: str, 
         _import(path)
 
     assert Memory.objects.count() == 0
+
+
+def test_coordinate_nodes_and_their_links_round_trip(tmp_path: Path) -> None:
+    # Given co-recalled coordinates linked before anything was stored, then a memory at one of them
+    for source, target in (("1,2,3", "4,5,6"), ("1,2,3", "7,8,9"), ("4,5,6", "7,8,9")):
+        link_upsert(
+            tenant="brain",
+            source=MemoryRef(coord_key=parse_coordinate(source).key),
+            target=MemoryRef(coord_key=parse_coordinate(target).key),
+            link_type="co_recalled",
+            strength=0.5,
+        )
+    memory_batch_upsert(tenant="brain", drafts=[MemoryDraft(payload={"content": "middle"}, coord="4,5,6")])
+    nodes = sorted(Memory.with_nodes.values_list("id", "tenant", "namespace", "coord_key", "bare_node", "created_at"))
+    before = _snapshot()
+    path = _export(tmp_path)
+    types = [json.loads(line)["type"] for line in path.read_text().splitlines()]
+    assert types == ["header", "memory", "node", "node", "link", "link", "link"]
+
+    # When the database is emptied and the file imported
+    Memory.with_nodes.all().delete()
+    message = _import(path)
+
+    # Then the memory, the two bare nodes (same ids) and the three links are back exactly
+    assert "Imported 1 memories (0 already present), 2 coordinate nodes (0 already present) and 3 links" in message
+    assert _snapshot() == before
+    assert (
+        sorted(Memory.with_nodes.values_list("id", "tenant", "namespace", "coord_key", "bare_node", "created_at"))
+        == nodes
+    )
+    assert Memory.objects.count() == 1
+    # And importing it again changes nothing
+    assert "0 coordinate nodes (2 already present) and 0 links (3 present" in _import(path)

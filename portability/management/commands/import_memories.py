@@ -38,9 +38,12 @@ class Command(BaseCommand):
             if not from_stdin:
                 source.close()
         verb = "Would import" if options["dry_run"] else "Imported"
+        nodes = ""
+        if summary.nodes_created or summary.nodes_skipped:
+            nodes = f", {summary.nodes_created} coordinate nodes ({summary.nodes_skipped} already present)"
         self.stderr.write(
             self.style.SUCCESS(
-                f"{verb} {summary.memories_created} memories ({summary.memories_skipped} already present) and "
+                f"{verb} {summary.memories_created} memories ({summary.memories_skipped} already present){nodes} and "
                 f"{summary.links_created} links ({summary.links_skipped} present or without both ends)."
                 + ("" if options["dry_run"] else " Run `manage.py reindex --dirty` to embed them.")
             )
