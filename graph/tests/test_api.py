@@ -98,6 +98,32 @@ def test_a_coordinate_with_nothing_stored_is_a_node(api):
     assert Memory.objects.count() == 1 and Memory.with_nodes.count() == 2
 
 
+def test_linking_two_unstored_coordinates_costs_six_queries(api, django_assert_num_queries):
+    # the ends (1); savepoint, a bare node for each end (2), the link, release
+    with django_assert_num_queries(6):
+        response = api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2", "link_type": "co_recalled"})
+
+    assert response.json()["created"] is True
+    # once they are nodes: the ends, savepoint, the link, release
+    with django_assert_num_queries(4):
+        assert (
+            api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2", "link_type": "co_recalled"}).json()[
+                "created"
+            ]
+            is False
+        )
+
+
+def test_deleting_at_a_bare_coordinate_deletes_nothing(api):
+    api.post("/graph/link", {"from_coord": "1,1", "to_coord": "2,2"})
+
+    response = api.delete("/memories/1,1")
+
+    assert response.status_code == 200
+    assert response.json() == {"deleted": False, "id": None, "coord": "1.0,1.0"}
+    assert Link.objects.count() == 1 and Memory.with_nodes.count() == 2
+
+
 def test_an_unknown_id_is_404_and_nothing_is_created(api):
     remember(api, "1,1")
 

@@ -6,7 +6,8 @@ from collections import deque
 
 import pytest
 
-from graph.selectors import neighbors_find, neighbors_for_many, path_find
+from graph.selectors import MemoryRef, neighbors_find, neighbors_for_many, path_find
+from graph.services import link_upsert
 from graph.tests.factories import LinkFactory, MemoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -342,3 +343,35 @@ def test_levels_cut_in_the_database_agree_with_a_full_ranking(seed):
     for limit, offset in ((1, 0), (3, 0), (5, 2), (12, 7), (100, 0)):
         got = neighbors_find(tenant="default", start=start, hops=3, limit=limit, offset=offset)
         assert [(n.id, n.depth, n.strength, n.via_id, n.link_type) for n in got] == expected[offset : offset + limit]
+
+
+# --- bare coordinate nodes ----------------------------------------------------------------------
+
+
+def _bare_chain():
+    """memory a -> bare x -> memory b, linked by coordinate as the earlier clients do."""
+    a, b = MemoryFactory(coordinate=[1.0]), MemoryFactory(coordinate=[3.0])
+    link_upsert(tenant="default", source=MemoryRef(coord_key="1.0"), target=MemoryRef(coord_key="2.0"))
+    link_upsert(tenant="default", source=MemoryRef(coord_key="2.0"), target=MemoryRef(coord_key="3.0"))
+    return a, b
+
+
+def test_walks_pass_through_a_bare_node_and_show_it_without_a_memory():
+    a, b = _bare_chain()
+
+    result = neighbors_find(tenant="default", start=a, hops=2)
+    path = path_find(tenant="default", source=a, target=b)
+
+    assert [(n.node.coord_key, n.depth, n.memory is None) for n in result] == [("2.0", 1, True), ("3.0", 2, False)]
+    assert result[1].memory == b
+    assert path is not None and [node.coord_key for node in path.nodes] == ["1.0", "2.0", "3.0"]
+    assert path.nodes[1].bare_node is True
+
+
+def test_search_expansion_returns_memories_only():
+    a, b = _bare_chain()
+
+    expanded = neighbors_for_many(tenant="default", memory_ids=[a.pk], hops=2)
+
+    # the bare node at depth 1 is walked through, never returned
+    assert [(n.memory, n.depth) for n in expanded[a.pk]] == [(b, 2)]
