@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import uuid
 
 import httpx
 import pytest
@@ -77,7 +78,8 @@ def test_no_token_key_or_payload_in_logs(soma_server: LiveServer) -> None:
     assert master.post("/memories/batch", json={"memories": [{"payload": SECRET_PAYLOAD}]}).status_code == 422
     assert (
         master.post(
-            "/graph/link", json={"from_coord": "5,5,5", "to_coord": "9,9,9", "metadata": {"s": SECRET_PAYLOAD}}
+            "/graph/link",
+            json={"from_id": str(uuid.UUID(int=1)), "to_coord": "9,9,9", "metadata": {"s": SECRET_PAYLOAD}},
         ).status_code
         == 404
     )
