@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from graph.errors import GraphErrorCode, InvalidInput, NotFound, Unprocessable
 from graph.models import LINK_TYPE_RE, Link
-from graph.selectors import MemoryRef, nodes_resolve
+from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
 from memories.text import json_depth
@@ -50,6 +50,7 @@ def _validate_metadata(metadata: Any) -> dict[str, Any]:
     return metadata
 
 
+# A bare node has nothing to embed: 'indexed' keeps it out of the dirty index the sweeper reads.
 _BARE_NODE_SQL = """
 INSERT INTO memories_memory
     (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
@@ -59,9 +60,6 @@ VALUES (%s, %s, %s, %s::double precision[], %s, 'episodic', '{}'::jsonb, '', '{}
 ON CONFLICT (tenant, namespace, coord_key) DO NOTHING
 RETURNING id
 """
-# A bare node has nothing to embed: 'indexed' keeps it out of the dirty index the sweeper reads.
-
-_BARE_FIELDS = ("id", "tenant", "namespace", "coord_key", "coordinate", "bare_node")
 
 
 def _node_at(tenant: str, ref: MemoryRef) -> Memory:
@@ -81,7 +79,7 @@ def _node_at(tenant: str, ref: MemoryRef) -> Memory:
             coordinate=values,
             bare_node=True,
         )
-    return Memory.with_nodes.only(*_BARE_FIELDS).get(tenant=tenant, namespace=ref.namespace, coord_key=ref.coord_key)
+    return Memory.with_nodes.only(*REF_FIELDS).get(tenant=tenant, namespace=ref.namespace, coord_key=ref.coord_key)
 
 
 def _resolve_ends(tenant: str, source: MemoryRef, target: MemoryRef) -> tuple[Memory | None, Memory | None]:
