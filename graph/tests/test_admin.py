@@ -7,6 +7,8 @@ from django.test import Client, RequestFactory
 
 from graph.admin import INLINE_MAX_ROWS, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
+from graph.selectors import MemoryRef
+from graph.services import link_upsert
 from graph.tests.factories import LinkFactory, MemoryFactory
 from memories.models import Memory
 
@@ -130,3 +132,29 @@ def test_inline_adds_a_link_from_the_memory(superuser):
     assert list(Link.objects.values_list("tenant", "source_id", "target_id", "link_type")) == [
         ("a", memory.pk, other.pk, "cites")
     ]
+
+
+def test_a_bare_coordinate_end_is_labelled_found_and_editable(staff):
+    # Given a memory linked to a coordinate where nothing is stored
+    memory = MemoryFactory(tenant="a", coordinate=[1.0, 1.0])
+    link = link_upsert(
+        tenant="a", source=MemoryRef(id=memory.pk), target=MemoryRef(coord_key="2.0,2.0"), link_type="co_recalled"
+    ).link
+    bare = Memory.with_nodes.get(coord_key="2.0,2.0")
+
+    # Then the list labels it, a search by its coordinate finds the link, and its form saves
+    listed = staff.get(CHANGELIST, {"q": "2,2"})
+    assert [row.pk for row in listed.context["cl"].result_list] == [link.pk]
+    assert '<td class="field-target_label">2.0,2.0 (coordinate, no memory stored)</td>' in listed.content.decode()
+    response = staff.post(
+        f"/admin/graph/link/{link.pk}/change/",
+        {
+            "source": str(memory.pk),
+            "target": str(bare.pk),
+            "link_type": "co_recalled",
+            "strength": "0.25",
+            "metadata": "{}",
+        },
+    )
+    assert response.status_code == 302, response.content
+    assert Link.objects.get().strength == 0.25
