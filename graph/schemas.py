@@ -23,7 +23,9 @@ class LinkIdentityIn(Schema):
 
 
 class LinkIn(LinkIdentityIn):
-    strength: float | None = Field(None, allow_inf_nan=False, description="Default 1.0; kept when omitted on update")
+    strength: float | None = Field(
+        None, allow_inf_nan=False, strict=True, description="Default 1.0; kept when omitted on update"
+    )
     metadata: dict[str, Any] | None = Field(None, description="Replaced when given")
 
 

@@ -33,6 +33,7 @@ from graph.models import Link
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
 from memories.selectors import memory_ref_lookup
+from memories.values import ascii_int
 
 Direction = Literal["out", "in", "both"]
 MAX_HOPS = 6
@@ -60,7 +61,7 @@ class MemoryRef:
         cls, *, id: uuid.UUID | None, coord: str | Sequence[float] | None, namespace: str = "default", side: str
     ) -> MemoryRef:
         """From an `<side>_id` / `<side>_coord` pair where exactly one is given; a bad coordinate is a 400."""
-        has_coord = coord is not None and coord != ""
+        has_coord = coord is not None  # "" is a malformed coordinate (400), as on /memories
         if id is None and not has_coord:
             raise Unprocessable(f"Give {side}_coord or {side}_id.", GraphErrorCode.MISSING_REFERENCE)
         if id is not None and has_coord:
@@ -166,9 +167,14 @@ def _direction_q(memory_id: uuid.UUID, direction: Direction) -> Q:
 
 
 def _decode_link_cursor(cursor: str) -> int:
-    if not cursor.isdigit() or len(cursor) > 19:
+    # ASCII digits only (str.isdigit() also takes "²" and "①", which int() refuses), and a bigint.
+    link_id = ascii_int(cursor, max_digits=19)
+    if link_id is None or link_id > _MAX_LINK_ID:
         raise InvalidInput("cursor is not one this API returned.", GraphErrorCode.INVALID_CURSOR)
-    return int(cursor)
+    return link_id
+
+
+_MAX_LINK_ID = 2**63 - 1
 
 
 # --- one traversal level ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
 from memories.text import json_depth
+from memories.values import unrepresentable_number
 
 DEFAULT_LINK_TYPE = "related"
 DEFAULT_STRENGTH = 1.0
@@ -47,6 +48,8 @@ def _validate_metadata(metadata: Any) -> dict[str, Any]:
         raise InvalidInput(
             f"metadata is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", GraphErrorCode.INVALID_METADATA
         )
+    if (problem := unrepresentable_number(metadata)) is not None:
+        raise InvalidInput(f"metadata: {problem}.", GraphErrorCode.INVALID_METADATA)
     return metadata
 
 

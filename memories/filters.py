@@ -16,11 +16,10 @@ from typing import Any
 from django.db.models import CharField, Func, JSONField, Q, Value
 from django.db.models.fields.json import DataContains, KeyTransform
 from django.db.models.lookups import Exact
-from django.utils.dateparse import parse_datetime
-from django.utils.timezone import is_naive, make_aware
 
 from memories.errors import InvalidInput, MemoryErrorCode
 from memories.text import reject_json_constant, unstorable_string
+from memories.values import moment_parse, number_representable
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 RANGE_OPS = ("gt", "gte", "lt", "lte")
@@ -90,6 +89,7 @@ def _operator_conditions(key: str, spec: dict[str, Any]) -> list[FilterCondition
         elif op in RANGE_OPS:
             if not isinstance(value, int | float) or isinstance(value, bool):
                 raise _invalid(f"filter {key!r}: {op!r} takes a number.")
+            _check_number(key, value)
             conditions.append(FilterCondition(key, op, value))
         else:
             raise _invalid(f"filter {key!r}: unknown operator {str(op)[:40]!r} (use eq, in, gt, gte, lt, lte).")
@@ -103,10 +103,13 @@ def _created_at_conditions(spec: Any) -> list[FilterCondition]:
     for op, value in spec.items():
         if op not in RANGE_OPS:
             raise _invalid(f"filter 'created_at': unknown operator {str(op)[:40]!r} (use gt, gte, lt, lte).")
-        moment = parse_datetime(value) if isinstance(value, str) else None
+        moment = moment_parse(value)
         if moment is None:
-            raise _invalid(f"filter 'created_at': {str(value)[:80]!r} is not an ISO-8601 date-time.")
-        conditions.append(FilterCondition("created_at", op, make_aware(moment) if is_naive(moment) else moment))
+            raise _invalid(
+                f"filter 'created_at': {str(value)[:80]!r} is not an ISO-8601 date-time (ASCII, a real date and"
+                " time, an offset under 24 h, years 1 to 9999 in UTC)."
+            )
+        conditions.append(FilterCondition("created_at", op, moment))
     return conditions
 
 
@@ -115,8 +118,16 @@ def _scalar(key: str, value: Any) -> Scalar:
         # PostgreSQL cannot compare against NUL or unpaired surrogates: a 400, not a 500.
         raise _invalid(f"filter {key!r}: strings may not contain NUL characters or unpaired surrogates.")
     if isinstance(value, str | int | float | bool) and value is not None:
+        _check_number(key, value)
         return value
     raise _invalid(f"filter {key!r}: values must be strings, numbers or booleans.")
+
+
+def _check_number(key: str, value: Scalar) -> None:
+    # One rule for numbers everywhere (memories.values): list and search both refuse what a
+    # double cannot hold, where they used to disagree (list compared it, search failed).
+    if not number_representable(value):
+        raise _invalid(f"filter {key!r}: numbers must be finite and within the range of a double.")
 
 
 def _invalid(detail: str) -> InvalidInput:

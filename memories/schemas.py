@@ -18,7 +18,8 @@ class MemoryIn(Schema):
     namespace: str = Field("default", pattern=NAME_REGEX)
     text: str | None = Field(None, max_length=20_000, description="What to embed; default: derived from payload")
     metadata: dict[str, Any] = Field(default_factory=dict)
-    importance: float = Field(0.0, ge=0.0, le=1.0)
+    # strict: a JSON number, never "0.5" or true (one rule for numbers, memories.values).
+    importance: float = Field(0.0, ge=0.0, le=1.0, strict=True)
 
 
 class MemoryPatchIn(Schema):
@@ -27,7 +28,7 @@ class MemoryPatchIn(Schema):
     payload: dict[str, Any] | None = None
     text: str | None = Field(None, max_length=20_000)
     metadata: dict[str, Any] | None = None
-    importance: float | None = Field(None, ge=0.0, le=1.0)
+    importance: float | None = Field(None, ge=0.0, le=1.0, strict=True)
     memory_type: MemoryTypeLiteral | None = None
 
 

@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound
 from memories.filters import FilterCondition, conditions_to_q
 from memories.models import Memory, MemoryQuerySet, MemoryType, VectorStatus
+from memories.values import moment_parse
 
 
 def memory_get(*, tenant: str, ref: str, namespace: str | None = None) -> Memory:
@@ -134,13 +136,25 @@ def _encode_cursor(memory: Memory) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+_CURSOR_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    # Strict at every step: the URL-safe base64 alphabet in ASCII, then exactly [ISO text, UUID
+    # text], the date-time under the one date rule (memories.values).
+    invalid = InvalidInput("cursor is not one this API returned.", MemoryErrorCode.INVALID_CURSOR)
+    if not _CURSOR_PATTERN.fullmatch(cursor):
+        raise invalid
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, last_id = json.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(last_id)
-    except (ValueError, TypeError, binascii.Error):
-        raise InvalidInput("cursor is not one this API returned.", MemoryErrorCode.INVALID_CURSOR) from None
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(v, str) for v in decoded)):
+            raise invalid
+        moment, last_id = moment_parse(decoded[0]), uuid.UUID(decoded[1])
+    except (ValueError, TypeError, binascii.Error, RecursionError):
+        raise invalid from None
+    if moment is None:
+        raise invalid
+    return moment, last_id
 
 
 def memory_counts(*, tenant: str | None = None) -> dict[str, int]:

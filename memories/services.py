@@ -14,10 +14,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from memories.coordinates import parse_coordinate
-from memories.errors import InvalidInput, MemoryErrorCode, Unprocessable
+from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
 from memories.models import Memory, MemoryType, VectorStatus
 from memories.signals import memories_upserted
 from memories.text import json_depth, memory_text
+from memories.values import unrepresentable_number
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_BATCH = 1000
@@ -57,6 +58,10 @@ def _validate_json_object(value: Any, *, what: str) -> dict[str, Any]:
         raise InvalidInput(
             f"{what} is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", MemoryErrorCode.INVALID_PAYLOAD
         )
+    # Refused up front rather than stored unsearchable: the vector engine holds numbers as
+    # doubles, and a memory that was accepted must be findable.
+    if (problem := unrepresentable_number(value)) is not None:
+        raise InvalidInput(f"{what}: {problem}.", MemoryErrorCode.INVALID_PAYLOAD)
     return value
 
 
@@ -69,7 +74,8 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
         raise InvalidInput("memory_type must be 'episodic' or 'semantic'.", "invalid_memory_type")
     if not 0.0 <= draft.importance <= 1.0:
         raise InvalidInput("importance must be between 0 and 1.", "invalid_importance")
-    coordinate = parse_coordinate(draft.coord) if draft.coord not in (None, "") else None
+    # "" is a malformed coordinate (400), not "no coordinate": null or an absent field is that.
+    coordinate = parse_coordinate(draft.coord) if draft.coord is not None else None
     return {
         "id": draft.id or uuid.uuid4(),
         "tenant": tenant,
@@ -156,7 +162,10 @@ def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
     with transaction.atomic():
         (result,) = _upsert_rows([row])
         memories_upserted.send(sender=Memory, ids=[result.memory_id])
-    return Memory.objects.get(pk=result.memory_id), result.created
+        # Read inside the transaction, which holds the row: a DELETE racing this request waits
+        # for the commit instead of leaving nothing to read back (a 500 before).
+        memory = Memory.objects.get(pk=result.memory_id)
+    return memory, result.created
 
 
 def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[UpsertResult]:
@@ -209,7 +218,11 @@ def memory_update(
     memory_type: str | None = None,
 ) -> Memory:
     with transaction.atomic():
-        memory = Memory.objects.select_for_update().get(pk=memory.pk)
+        try:
+            memory = Memory.objects.select_for_update().get(pk=memory.pk)
+        except Memory.DoesNotExist:
+            # Deleted between the caller's read and this lock: the same 404 as if it came later.
+            raise NotFound(f"Memory {str(memory.pk)!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
         previous_payload = memory.payload
         if payload is not None:
             memory.payload = _validate_json_object(payload, what="payload")
@@ -231,9 +244,10 @@ def memory_update(
             memory.text = memory_text(payload=memory.payload, text=None)
         memory.vector_status = VectorStatus.PENDING
         memory.vector_error = ""
-        # Every field the point's filter payload copies changes the point; post_save re-indexes.
+        # Every field the point's filter payload copies changes the point; post_save re-indexes
+        # (auto_now set updated_at on this instance: nothing to read back after the commit,
+        # when a racing DELETE may already have removed the row).
         memory.save()
-    memory.refresh_from_db(fields=["updated_at"])
     return memory
 
 

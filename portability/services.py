@@ -11,7 +11,6 @@ index: `manage.py reindex --dirty` embeds them.
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from memories.errors import InvalidInput
 from memories.models import Memory, MemoryType
 from memories.services import validate_name
 from memories.text import reject_json_constant
+from memories.values import moment_parse, number_representable, unrepresentable_number
 
 FORMAT = "soma-memories"
 VERSION = 1
@@ -162,14 +162,16 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         payload, metadata = record["payload"], record.get("metadata", {})
         if not isinstance(payload, dict) or not isinstance(metadata, dict):
             raise ImportFormatError(number, "payload and metadata must be objects")
-        importance = float(record.get("importance", 0.0))
-        if not 0.0 <= importance <= 1.0:
-            raise ImportFormatError(number, "importance must be between 0 and 1")
+        if (problem := unrepresentable_number(payload) or unrepresentable_number(metadata)) is not None:
+            raise ImportFormatError(number, f"payload or metadata: {problem}")
+        importance = _number(record.get("importance", 0.0))
+        if importance is None or not 0.0 <= importance <= 1.0:
+            raise ImportFormatError(number, "importance must be a number between 0 and 1")
         text = record.get("text", "")
         if not isinstance(text, str):
             raise ImportFormatError(number, "text must be a string")
-        created_at = datetime.fromisoformat(record["created_at"])
-        updated_at = datetime.fromisoformat(record.get("updated_at", record["created_at"]))
+        created_at = _moment(number, record["created_at"])
+        updated_at = _moment(number, record.get("updated_at", record["created_at"]))
     except ImportFormatError:
         raise
     except InvalidInput as exc:
@@ -207,18 +209,34 @@ def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         tenant = validate_name(record["tenant"], what="tenant")
         source, target = uuid.UUID(str(record["source"])), uuid.UUID(str(record["target"]))
         link_type = record.get("link_type", "related")
-        strength = float(record.get("strength", 1.0))
+        strength = _number(record.get("strength", 1.0))
         metadata = record.get("metadata", {})
-        created_at = datetime.fromisoformat(record["created_at"])
+        created_at = _moment(number, record["created_at"])
+    except ImportFormatError:
+        raise
     except InvalidInput as exc:
         raise ImportFormatError(number, str(exc.detail)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFormatError(number, f"bad link record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if not isinstance(link_type, str) or not LINK_TYPE_RE.match(link_type):
         raise ImportFormatError(number, "link_type must be 1-64 characters of [A-Za-z0-9_.:-]")
-    if source == target or not math.isfinite(strength) or not isinstance(metadata, dict):
+    if source == target or strength is None or not isinstance(metadata, dict) or unrepresentable_number(metadata):
         raise ImportFormatError(number, "a link needs two different ends, a finite strength and object metadata")
     return (tenant, source, target, link_type, strength, json.dumps(metadata), created_at)
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a finite float (the API's rule: no strings, no booleans), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not number_representable(value):
+        return None
+    return float(value)
+
+
+def _moment(number: int, value: Any) -> datetime:
+    moment = moment_parse(value)
+    if moment is None:
+        raise ImportFormatError(number, f"{str(value)[:40]!r} is not an ISO-8601 date-time")
+    return moment
 
 
 # DO NOTHING without a conflict target covers both the primary key and the coordinate: a memory

@@ -37,6 +37,8 @@ SEARCH_MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 # side and just outside the other's top_k still gets both contributions.
 HYBRID_CANDIDATES = 50
 Ranked = list[tuple[str, float]]
+# Candidates fetched at most to settle a tie at a page's end (the deepest page ends at 10,100).
+MAX_TIE_FETCH = 20_000
 
 
 @dataclass
@@ -118,20 +120,34 @@ def _note_failure(exc: Exception) -> None:
 def _engine_ranked(
     search: Callable[..., Ranked], *queries: Any, scope: _Scope, limit: int, offset: int, **extra: Any
 ) -> Ranked:
-    """One engine search (dense, sparse or hybrid) in the scope; a filter the engine refuses is a 400."""
-    try:
-        return search(
-            *queries,
-            tenant=scope.tenant,
-            namespace=scope.namespace,
-            memory_type=scope.memory_type,
-            conditions=scope.conditions,
-            limit=limit,
-            offset=offset,
-            **extra,
-        )
-    except ValueError as exc:
-        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+    """One engine search (dense, sparse or hybrid) in the scope; a filter the engine refuses is a 400.
+
+    Totally ordered, score then id: the engine breaks ties arbitrarily (and differently from one
+    call to the next), so pages cut from its own offset repeated or skipped tied memories. Every
+    page is cut here from the top `offset + limit` sorted by (-score, id), fetching more while
+    the last candidate still ties the page's last score (a tie may run past what was fetched).
+    """
+    window = offset + limit
+    fetch = window + 1
+    while True:
+        try:
+            ranked = search(
+                *queries,
+                tenant=scope.tenant,
+                namespace=scope.namespace,
+                memory_type=scope.memory_type,
+                conditions=scope.conditions,
+                limit=fetch,
+                offset=0,
+                **extra,
+            )
+        except ValueError as exc:
+            raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+        ranked.sort(key=lambda hit: (-hit[1], hit[0]))
+        exhausted = len(ranked) < fetch
+        if exhausted or len(ranked) <= window or ranked[-1][1] != ranked[window - 1][1] or fetch >= MAX_TIE_FETCH:
+            return ranked[offset:window]
+        fetch = min(fetch * 2, MAX_TIE_FETCH)
 
 
 def _dense_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:

@@ -17,8 +17,10 @@ from typing import Any
 from django.db import connection
 
 from memories.models import Memory, VectorStatus
+from memories.values import unrepresentable_number
 from vectors import metrics
 from vectors.backend import get_vector_store, vector_collection_name
+from vectors.embedding import EmbeddingError
 from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
 from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
 from vectors.sparse import bm25_document
@@ -101,12 +103,36 @@ def memories_index_loaded(*, memories: Sequence[Memory], release_connection: boo
         # Edited while we embedded them: the store may hold the old text if our upsert landed
         # after the editor's own indexing, so index the new version once more.
         pending = list(Memory.objects.filter(pk__in=changed).only(*INDEX_FIELDS)) if changed else []
-        summary.skipped += len(changed) - len(pending)
+        gone = set(changed) - {memory.pk for memory in pending}
+        summary.skipped += len(gone)
+        if gone:
+            # Deleted while we embedded them: the DELETE's own point removal may have run before
+            # our upsert, which then put the vector back. Take it out again.
+            points_delete(ids=sorted(gone, key=str))
     return summary
+
+
+# Checked before anything is sent: the engine takes numbers as doubles, and one such memory
+# must not fail the rest of its batch (the API refuses them; older rows may hold them).
+UNREPRESENTABLE = "payload or metadata holds a number the vector store cannot represent"
+
+
+def _unindexable(memory: Memory) -> bool:
+    return unrepresentable_number(memory.payload) is not None or unrepresentable_number(memory.metadata) is not None
 
 
 def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connection: bool) -> list[uuid.UUID]:
     """Returns the ids whose row changed meanwhile (neither marked indexed nor failed)."""
+    changed: list[uuid.UUID] = []
+    if poisoned := [memory for memory in memories if _unindexable(memory)]:
+        marked = _mark(poisoned, status=VectorStatus.FAILED, model="", error=UNREPRESENTABLE)
+        summary.failed += len(marked)
+        if UNREPRESENTABLE not in summary.errors:
+            summary.errors.append(UNREPRESENTABLE)
+        changed = [memory.pk for memory in poisoned if memory.pk not in marked]
+        memories = [memory for memory in memories if memory.pk not in {m.pk for m in poisoned}]
+        if not memories:
+            return changed
     if release_connection:
         _release_pooled_connection()
     try:
@@ -115,6 +141,12 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         summary.embedded += computed
         store.upsert([memory_point(memory=m, vector=v) for m, v in zip(memories, vectors, strict=True)])
     except Exception as exc:
+        if len(memories) > 1 and not isinstance(exc, VectorStoreError | EmbeddingError):
+            # A point the store could not even build (not an outage): one at a time, so only the
+            # culprit fails. The embeddings come from the cache the first attempt filled.
+            for memory in memories:
+                changed += _index_once([memory], summary, release_connection=False)
+            return changed
         operation = "upsert" if isinstance(exc, VectorStoreError) else "embed"
         reason = _short_error(exc)
         metrics.VECTOR_FAILURES.labels(operation=operation).inc()
@@ -126,12 +158,12 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         summary.failed += len(marked)
         if reason not in summary.errors:
             summary.errors.append(reason)
-        return [memory.pk for memory in memories if memory.pk not in marked]
+        return changed + [memory.pk for memory in memories if memory.pk not in marked]
     metrics.VECTOR_UPSERTS.inc(len(memories))
     # The collection the vectors went to (model, dimension, layout), not just the model's name.
     marked = _mark(memories, status=VectorStatus.INDEXED, model=store.collection_name, error="")
     summary.indexed += len(marked)
-    return [memory.pk for memory in memories if memory.pk not in marked]
+    return changed + [memory.pk for memory in memories if memory.pk not in marked]
 
 
 def _release_pooled_connection() -> None:
