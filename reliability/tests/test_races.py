@@ -43,10 +43,8 @@ def _together(server: LiveServer, requests: dict[str, Request]) -> dict[str, htt
     return answers
 
 
-def _create(client: httpx.Client, body: dict[str, Any]) -> str:
-    response = client.post("/memories", json=body)
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["memory"]["id"])
+def _text(round_: int) -> str:
+    return f"the heron waits at the pond, round {round_}"
 
 
 def _racing_requests(round_: int, text: str, *, patched: str, linked: str) -> dict[str, Request]:
@@ -71,20 +69,27 @@ def test_writes_racing_deletes_never_fail_and_leave_the_stores_consistent(start_
     statuses: dict[str, set[int]] = {}
     deleted: list[str] = []
     started = time.monotonic()
+    # One batch stores every round's memories: per round, the memory to PATCH, a live look-alike
+    # of it (a vector put back for the deleted one would tie with it and could take the only
+    # slot of a top_k=1 search), one at the coordinate to upsert, and the two ends of a link.
+    items = []
+    for round_ in range(ROUNDS):
+        text, namespace = _text(round_), f"race{round_}"
+        items += [
+            {"payload": {"content": text}, "namespace": namespace},
+            {"payload": {"content": text, "twin": True}, "namespace": namespace},
+            {"payload": {"content": text}, "coord": f"{round_},1", "namespace": namespace},
+            {"payload": {"content": "link end"}, "coord": f"{round_},2", "namespace": namespace},
+            {"payload": {"content": "other end"}, "coord": f"{round_},3", "namespace": namespace},
+        ]
+    with server.client() as client:
+        response = client.post("/memories/batch", json={"memories": items})
+        assert response.status_code == 200, response.text
+        ids = [item["id"] for item in response.json()["memories"]]
     for round_ in range(ROUNDS):
         assert time.monotonic() - started < BUDGET_SECONDS, f"races exceeded {BUDGET_SECONDS}s at round {round_}"
-        namespace = f"race{round_}"
-        text = f"the heron waits at the pond, round {round_}"
-        with server.client() as client:
-            patched = _create(client, {"payload": {"content": text}, "namespace": namespace})
-            # A live look-alike of every memory the round deletes: a vector put back for a deleted
-            # memory would tie with it and could take the only slot of a top_k=1 search.
-            _create(client, {"payload": {"content": text, "twin": True}, "namespace": namespace})
-            _create(client, {"payload": {"content": text}, "coord": f"{round_},1", "namespace": namespace})
-            linked = _create(
-                client, {"payload": {"content": "link end"}, "coord": f"{round_},2", "namespace": namespace}
-            )
-            _create(client, {"payload": {"content": "other end"}, "coord": f"{round_},3", "namespace": namespace})
+        patched, linked = ids[5 * round_], ids[5 * round_ + 3]
+        text = _text(round_)
         answers = _together(server, _racing_requests(round_, text, patched=patched, linked=linked))
         for name, response in answers.items():
             statuses.setdefault(name, set()).add(response.status_code)
@@ -113,7 +118,7 @@ def test_writes_racing_deletes_never_fail_and_leave_the_stores_consistent(start_
     # And search finds a live memory in the only slot: no deleted memory's vector competes for it
     with server.client() as client:
         for round_ in range(ROUNDS):
-            text = f"the heron waits at the pond, round {round_}"
+            text = _text(round_)
             response = client.post("/memories/search", json={"query": text, "top_k": 1, "namespace": f"race{round_}"})
             assert [hit["payload"]["content"] for hit in response.json()["memories"]] == [text], response.text
 
