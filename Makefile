@@ -38,9 +38,11 @@ test: lint typecheck pytest
 bench: install
 	$(PY) bench/bench_api.py
 
-# make test already fuzzes every operation (~2,400 cases); this runs a longer campaign.
+# make test already fuzzes every operation (~2,400 cases) and races writes with deletes (8 rounds);
+# this runs a longer campaign of both.
 fuzz: install
-	SOMA_FUZZ_EXAMPLES=$${SOMA_FUZZ_EXAMPLES:-500} SOMA_FUZZ_BUDGET=1200 $(VENV)/bin/pytest reliability/tests/test_fuzz.py -s
+	SOMA_FUZZ_EXAMPLES=$${SOMA_FUZZ_EXAMPLES:-500} SOMA_FUZZ_BUDGET=1200 SOMA_RACE_ROUNDS=$${SOMA_RACE_ROUNDS:-150} \
+		SOMA_RACE_BUDGET=600 $(VENV)/bin/pytest reliability/tests/test_fuzz.py reliability/tests/test_races.py -s
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,9 @@
 """Writes racing deletes of the same memory, over real HTTP, then the three stores checked against
 each other: PostgreSQL, the vector store (`vectors_check` without --fix) and the graph.
 
-Bounded: SOMA_RACE_ROUNDS rounds (8 in `make test`, a few seconds; `make fuzz` runs more), each
-releasing its requests together from a barrier.
+Bounded: SOMA_RACE_ROUNDS rounds (8 in `make test`, about a second each; `make fuzz` runs 150, at
+most 200 since one batch of up to 1,000 memories seeds them), each releasing its requests
+together from a barrier, within SOMA_RACE_BUDGET seconds.
 """
 
 from __future__ import annotations
