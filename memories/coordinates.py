@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from memories.errors import InvalidInput, MemoryErrorCode
 
 MAX_DIMENSIONS = 16
-_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+# ASCII digits only (re.ASCII): float() also reads "\u0663" (Arabic-Indic 3) and full-width digits.
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class Coordinate:
 def parse_coordinate(raw: str | Sequence[float | int]) -> Coordinate:
     if isinstance(raw, str):
         parts = [part.strip() for part in raw.split(",")]
-        if not all(_NUMBER.match(part) for part in parts):
+        if not raw.isascii() or not all(_NUMBER.match(part) for part in parts):
             raise _invalid(f"Coordinate {raw[:80]!r} is not a comma-separated list of numbers.")
         values = tuple(float(part) for part in parts)
     elif isinstance(raw, Sequence):

@@ -87,10 +87,11 @@ def memory_resolve(*, tenant: str, ref: str, namespace: str | None, queryset: Me
 
 def memory_ref_lookup(*, ref: str, namespace: str | None) -> dict[str, object]:
     ref = ref.strip()
-    try:
-        return {"pk": uuid.UUID(ref)}
-    except ValueError:
-        pass
+    if ref.isascii():  # uuid.UUID() reads any Unicode digit as hex, as int(x, 16) does
+        try:
+            return {"pk": uuid.UUID(ref)}
+        except ValueError:
+            pass
     if not looks_like_coordinate(ref):
         raise InvalidInput(
             f"{ref[:100]!r} is neither a memory id (UUID) nor a coordinate such as '1.0,2.0'.",

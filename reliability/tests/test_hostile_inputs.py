@@ -161,6 +161,28 @@ def test_a_cursor_the_api_returned_pages_through_every_memory(soma_server: LiveS
     assert [m["id"] for m in first["items"] + second["items"]] == [m["id"] for m in total]
 
 
+@pytest.mark.parametrize("coord", ["\u0663,1", "\uff17,\uff11", "7,\u00b9", "7\u00a0,1"])
+def test_coordinates_with_non_ascii_digits_or_spaces_are_a_400_everywhere(
+    soma_server: LiveServer, seeded: dict, coord: str
+) -> None:
+    # "\u0663,1" would be read by float() as "3,1"; "\uff17,\uff11" as the seeded "7,1"
+    before = snapshot(soma_server)
+    with soma_server.client() as client:
+        refused(client.post("/memories", json={"payload": {"a": 1}, "coord": coord}), 400, "invalid_coordinate")
+        refused(client.get(f"/memories/{coord}"), 400, "invalid_coordinate")
+        refused(client.delete(f"/memories/{coord}"), 400, "invalid_coordinate")
+        refused(client.post("/graph/link", json={"from_coord": coord, "to_coord": "7,2"}), 400, "invalid_coordinate")
+        refused(client.get("/graph/neighbors", params={"coord": coord}), 400, "invalid_coordinate")
+    assert snapshot(soma_server) == before
+
+
+def test_a_uuid_written_in_non_ascii_digits_is_no_reference(soma_server: LiveServer, seeded: dict) -> None:
+    # uuid.UUID() reads "\u0663" * 32 as 33333333-3333-...; a reference is ASCII
+    with soma_server.client() as client:
+        refused(client.get("/memories/" + "\u0663" * 32), 400, "invalid_reference")
+        refused(client.delete("/memories/" + "\u0663" * 32), 400, "invalid_reference")
+
+
 # --- payloads the vector engine cannot represent: refused up front, on every write path ------------
 
 POISONS = [f'{{"content": "poison", "n": {BIG}}}', '{"content": "poison", "n": [1, {"deep": -1e400}]}']
