@@ -130,7 +130,8 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         if UNREPRESENTABLE not in summary.errors:
             summary.errors.append(UNREPRESENTABLE)
         changed = [memory.pk for memory in poisoned if memory.pk not in marked]
-        memories = [memory for memory in memories if memory.pk not in {m.pk for m in poisoned}]
+        poisoned_ids = {memory.pk for memory in poisoned}
+        memories = [memory for memory in memories if memory.pk not in poisoned_ids]
         if not memories:
             return changed
     if release_connection:
