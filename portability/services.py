@@ -193,7 +193,9 @@ def _node_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         tenant = validate_name(record["tenant"], what="tenant")
         namespace = validate_name(record.get("namespace", "default"), what="namespace")
         coordinate = parse_coordinate(record["coordinate"])
-        created_at = datetime.fromisoformat(record["created_at"])
+        created_at = _moment(number, record["created_at"])
+    except ImportFormatError:
+        raise
     except InvalidInput as exc:
         raise ImportFormatError(number, str(exc.detail)) from None
     except (KeyError, TypeError, ValueError) as exc:

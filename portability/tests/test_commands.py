@@ -165,6 +165,13 @@ def test_stdout_and_stdin(store: dict[str, list[Any]], monkeypatch: pytest.Monke
     assert _snapshot() == before
 
 
+_OK = '"2025-01-01T00:00:00+00:00"'
+_MEMORY_LINE = (
+    '{{"type": "memory", "id": "7d4f3c8e-0000-4000-8000-000000000000", "tenant": "t", "payload": {payload}, '
+    '"importance": {importance}, "created_at": {created}}}'
+)
+
+
 @pytest.mark.parametrize(
     ("line", "detail"),
     [
@@ -181,6 +188,31 @@ def test_stdout_and_stdin(store: dict[str, list[Any]], monkeypatch: pytest.Monke
             "line 2: a link needs two different ends",
         ),
         ('{"type": "header", "format": "other", "version": 1}', "line 2: not a soma-memories v1 export"),
+        # The API's input rules (memories.values) hold for imports too
+        (
+            _MEMORY_LINE.format(payload="{}", importance="0", created='"2025-02-30T00:00:00+00:00"'),
+            "line 2: '2025-02-30",
+        ),
+        (
+            _MEMORY_LINE.format(payload="{}", importance="0", created='"2025-01-01T00:00:00+24:00"'),
+            "line 2: '2025-01-01",
+        ),
+        (
+            _MEMORY_LINE.format(payload='{"n": ' + "9" * 401 + "}", importance="0", created=_OK),
+            "line 2: payload or metadata",
+        ),
+        (_MEMORY_LINE.format(payload="{}", importance='"0.5"', created=_OK), "line 2: importance must be a number"),
+        (_MEMORY_LINE.format(payload="{}", importance="true", created=_OK), "line 2: importance must be a number"),
+        (
+            '{"type": "node", "id": "7d4f3c8e-0000-4000-8000-000000000000", "tenant": "t", "coordinate": "1,2", '
+            '"created_at": "2025-13-01T00:00:00"}',
+            "line 2: '2025-13-01",
+        ),
+        (
+            '{"type": "link", "tenant": "t", "source": "7d4f3c8e-0000-4000-8000-000000000000", '
+            '"target": "7d4f3c8e-0000-4000-8000-000000000001", "strength": "2", "created_at": ' + _OK + "}",
+            "line 2: a link needs two different ends, a finite strength",
+        ),
     ],
 )
 def test_a_bad_line_stops_the_import_with_its_number(tmp_path: Path, line: str, detail: str) -> None:
