@@ -19,20 +19,24 @@ FILTERS_HELP = 'Over payload and metadata keys, e.g. {"user_id": "u1", "score": 
 class SearchIn(Schema):
     # At least one non-blank character: a blank query has no meaning to rank by.
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
-    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    # strict: in a JSON body a number is a JSON number, never "5" or true (as importance).
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K, strict=True)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET, strict=True)
     memory_type: MemoryTypeLiteral | None = None
     namespace: str = Field("default", pattern=NAME_REGEX)
     # Any JSON value: the filter parser answers 400 invalid_filter for what is not an object.
     filters: Any = Field(None, description=FILTERS_HELP + " (a JSON object)")
     mode: SearchModeLiteral = "vector"
-    expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, description="Add memories linked to the hits")
+    expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, strict=True, description="Add memories linked to the hits")
 
 
 class SearchQueryIn(SearchIn):
-    """GET: the same fields from the query string; `filters` is JSON text."""
+    """GET: the same fields from the query string (text, read as ASCII integers); `filters` is JSON text."""
 
+    top_k: int = Field(5, ge=1, le=MAX_TOP_K)
+    offset: int = Field(0, ge=0, le=MAX_OFFSET)
     filters: str | None = Field(None, max_length=10_000, description=FILTERS_HELP + " (JSON text)")
+    expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, description="Add memories linked to the hits")
 
 
 class ViaOut(BaseModel):

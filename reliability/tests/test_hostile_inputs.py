@@ -252,6 +252,15 @@ def test_importance_is_a_json_number_never_coerced(soma_server: LiveServer, seed
         assert client.patch("/memories/7,2", json={"importance": 1}).json()["memory"]["importance"] == 1.0
 
 
+@pytest.mark.parametrize("field", ["top_k", "offset", "expand_hops"])
+@pytest.mark.parametrize("value", ["1", True, 1.0])
+def test_search_numbers_in_a_json_body_are_json_integers(soma_server: LiveServer, field: str, value: Any) -> None:
+    with soma_server.client() as client:
+        refused(client.post("/memories/search", json={"query": "tea", field: value}), 422, "validation_error")
+        # A query string is text: there "1" is the integer 1
+        assert client.get("/memories/search", params={"query": "tea", field: "1"}).status_code == 200
+
+
 @pytest.mark.parametrize(
     "header",
     [
