@@ -65,6 +65,10 @@ class Memory(models.Model):
     )
     vector_model = models.CharField(max_length=128, blank=True, default="", editable=False)
     vector_error = models.CharField(max_length=500, blank=True, default="", editable=False)
+    # The embedded engine's flush window of the write that indexed this memory (0: durable when
+    # written, e.g. a Qdrant server): rows after the engine's last durable window are re-indexed
+    # at start-up (vectors.edge_flush, vectors.services.points_recover).
+    vector_epoch = models.BigIntegerField(default=0, db_default=0, editable=False)
     # Keyword search and the degraded fallback rank with PostgreSQL full-text search.
     search_document = models.GeneratedField(
         expression=SearchVector("text", config=SEARCH_CONFIG),
@@ -108,6 +112,7 @@ class Memory(models.Model):
             models.Index(fields=["tenant", "namespace", "-created_at", "-id"], name="memory_listing"),
             models.Index(fields=["tenant", "-created_at", "-id"], name="memory_tenant_listing"),
             models.Index(fields=["vector_status"], condition=~Q(vector_status="indexed"), name="memory_dirty"),
+            models.Index(fields=["vector_epoch"], condition=Q(vector_epoch__gt=0), name="memory_vector_epoch"),
             GinIndex(fields=["payload"], name="memory_payload", opclasses=["jsonb_path_ops"]),
             GinIndex(fields=["search_document"], name="memory_search_document"),
         ]

@@ -67,11 +67,15 @@ def main() -> None:
         from vectors.backend import embedder, get_vector_store
         from vectors.embedding import EmbeddingError
         from vectors.index_builder import index_builder_start
+        from vectors.services import points_recover
         from vectors.stores import VectorStoreError
         from vectors.sweeper import sweeper_start
 
+        recovered = 0
         try:
             get_vector_store()  # open the embedded engine before the first request, not during it
+            # Vectors a power cut may have lost (written after the engine's last flush).
+            recovered = points_recover()
         except VectorStoreError as exc:  # e.g. QDRANT_URL not answering yet: serve degraded, retry later
             print(f"vector store unavailable, serving degraded until it answers: {exc}", file=sys.stderr, flush=True)
         try:
@@ -79,7 +83,9 @@ def main() -> None:
         except EmbeddingError as exc:  # serve anyway: writes stay pending, search degrades
             print(f"embedding model unavailable: {exc}", file=sys.stderr, flush=True)
         # No cron job can open the embedded store while we hold it: sweep dirty vectors in-process.
-        sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL)
+        if recovered:
+            print(f"{recovered} memories indexed after the vector store's last flush: indexing them again", flush=True)
+        sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL, now=recovered > 0)
         # Nor can a command build its search index: a child process builds it on a copy.
         builder = index_builder_start(threshold=settings.SOMA_INDEX_THRESHOLD)
         # SIGTERM's default would kill the process and skip atexit, leaving the embedded PostgreSQL

@@ -213,6 +213,12 @@ SOMA_REINDEX_INTERVAL = env.int("SOMA_REINDEX_INTERVAL", default=300)
 # The embedded server builds its vector index in a child process once this many points were
 # written since the last build (vectors.index_builder); 0 = never (`manage.py vectors_optimize`).
 SOMA_INDEX_THRESHOLD = env.int("SOMA_INDEX_THRESHOLD", default=20_000)
+# Seconds between flushes of the embedded engine (fsync of its WAL and segments): a power cut
+# loses at most the vectors of this last interval, which are re-indexed at the next start
+# (vectors.edge_flush). 0 = flush after every write (~15-20 ms each).
+SOMA_VECTOR_FLUSH_INTERVAL = env.float("SOMA_VECTOR_FLUSH_INTERVAL", default=1.0)
+if SOMA_VECTOR_FLUSH_INTERVAL < 0:
+    raise ImproperlyConfigured("SOMA_VECTOR_FLUSH_INTERVAL must be 0 or more seconds")
 # Payload/metadata keys that search filters use often, "key" (keyword) or "key:integer|float|bool|datetime".
 SOMA_VECTOR_INDEXED_KEYS: dict[str, str] = {}
 for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):

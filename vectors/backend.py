@@ -51,7 +51,11 @@ def _build_store() -> VectorStore:
         return ClientStore(url=settings.QDRANT_URL, api_key=settings.QDRANT_API_KEY or None, model_name=model_name)
     if kind == "memory":
         return ClientStore(location=":memory:", model_name=model_name)
-    return EdgeStore(Path(settings.SOMA_DATA_DIR) / "qdrant", model_name=model_name)
+    return EdgeStore(
+        Path(settings.SOMA_DATA_DIR) / "qdrant",
+        model_name=model_name,
+        flush_interval=settings.SOMA_VECTOR_FLUSH_INTERVAL,
+    )
 
 
 def reset_vector_store(store: VectorStore | None = None) -> None:

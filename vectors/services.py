@@ -140,7 +140,7 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         store = vector_store_ready()
         vectors, computed = texts_embed(texts=[memory.text for memory in memories])
         summary.embedded += computed
-        store.upsert([memory_point(memory=m, vector=v) for m, v in zip(memories, vectors, strict=True)])
+        window = store.upsert([memory_point(memory=m, vector=v) for m, v in zip(memories, vectors, strict=True)])
     except Exception as exc:
         if len(memories) > 1 and not isinstance(exc, VectorStoreError | EmbeddingError):
             # A point the store could not even build (not an outage): one at a time, so only the
@@ -162,7 +162,7 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         return changed + [memory.pk for memory in memories if memory.pk not in marked]
     metrics.VECTOR_UPSERTS.inc(len(memories))
     # The collection the vectors went to (model, dimension, layout), not just the model's name.
-    marked = _mark(memories, status=VectorStatus.INDEXED, model=store.collection_name, error="")
+    marked = _mark(memories, status=VectorStatus.INDEXED, model=store.collection_name, error="", window=window)
     summary.indexed += len(marked)
     return changed + [memory.pk for memory in memories if memory.pk not in marked]
 
@@ -191,20 +191,20 @@ target AS (
     FOR UPDATE OF m SKIP LOCKED
 )
 UPDATE memories_memory AS m
-SET vector_status = %s, vector_model = %s, vector_error = %s
+SET vector_status = %s, vector_model = %s, vector_error = %s, vector_epoch = %s
 FROM target
 WHERE m.id = target.id
 RETURNING m.id
 """
 
 
-def _mark(memories: Sequence[Memory], *, status: str, model: str, error: str) -> set[uuid.UUID]:
+def _mark(memories: Sequence[Memory], *, status: str, model: str, error: str, window: int = 0) -> set[uuid.UUID]:
     if not memories:
         return set()
     params: list[Any] = []
     for memory in memories:
         params.extend([memory.pk, memory.updated_at])
-    params.extend([status, model, error[:500]])
+    params.extend([status, model, error[:500], window])
     rows = ", ".join(["(%s::uuid, %s::timestamptz)"] * len(memories))
     with connection.cursor() as cursor:
         cursor.execute(_MARK_SQL.format(rows=rows), params)
@@ -231,6 +231,29 @@ def points_delete(*, ids: Sequence[uuid.UUID | str]) -> bool:
 
 
 # --- maintenance: reindex, the sweep --------------------------------------------------------
+
+
+# Memories marked indexed by a write of a flush window the embedded engine may have lost
+# (vectors.edge_flush): after the store's last durable window and before its first of this run.
+_RECOVER_SQL = """
+UPDATE memories_memory SET vector_status = 'pending', vector_epoch = 0
+WHERE vector_epoch > %s AND vector_epoch < %s AND vector_status = 'indexed'
+"""
+
+
+def points_recover() -> int:
+    """Make pending again the memories whose vectors the embedded engine may have lost in a
+    crash (written after its last flush); the sweep indexes them. Idempotent; 0 for a server."""
+    store = get_vector_store()
+    durable, first = getattr(store, "lost_windows", (0, 0))
+    if first <= durable + 1:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(_RECOVER_SQL, [durable, first])
+        count = cursor.rowcount
+    if count:
+        logger.warning("%d memories were indexed after the vector store's last flush: indexing them again", count)
+    return int(count)
 
 
 def memories_to_index(*, tenant: str | None = None, namespace: str | None = None, dirty: bool = False) -> Any:
@@ -260,6 +283,8 @@ def memories_reindex(
     `progress(n)` is called after each batch with the number of memories it handled.
     """
     summary = IndexSummary()
+    if dirty:
+        points_recover()
     queryset = memories_to_index(tenant=tenant, namespace=namespace, dirty=dirty).only(*INDEX_FIELDS).order_by()
     batch: list[Memory] = []
     for memory in queryset.iterator(chunk_size=batch_size):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import abc
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import qdrant_edge as qe
 
+from vectors.edge_flush import Flusher, FlushRecord, atomic_write_json, now_window
 from vectors.engine_filters import (
     EQ_FIELD,
     RANGE_OPS,
@@ -148,7 +148,7 @@ class VectorStore(abc.ABC):
     def close(self) -> None: ...
 
     @abc.abstractmethod
-    def _upsert(self, points: Sequence[VectorPoint]) -> None: ...
+    def _upsert(self, points: Sequence[VectorPoint]) -> int | None: ...
 
     @abc.abstractmethod
     def _delete(self, ids: list[str]) -> None: ...
@@ -174,9 +174,9 @@ class VectorStore(abc.ABC):
     @abc.abstractmethod
     def _scroll(self, must: list[FilterNode], *, offset: Any, limit: int) -> tuple[list[str], Any]: ...
 
-    def upsert(self, points: Sequence[VectorPoint]) -> None:
-        if points:
-            self._upsert(points)
+    def upsert(self, points: Sequence[VectorPoint]) -> int:
+        """The flush window that makes these points durable (vectors.edge_flush); 0 = they already are."""
+        return (self._upsert(points) or 0) if points else 0
 
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
@@ -297,13 +297,19 @@ class EdgeStore(VectorStore):
         self.hnsw = hnsw
         # update() only writes the WAL into the page cache (no fsync): enough to survive a
         # killed process, not a power cut. flush() msyncs the WAL and fsyncs the segments
-        # (~5-10 ms per write at 100k points); 0 = after every write, bulk loads pass more.
+        # (~15-20 ms, holding the GIL): 0 = after every write, else every flush_interval
+        # seconds by a thread, the writes in between tracked by flush window (vectors.edge_flush).
         self.flush_interval = flush_interval
+        self._flush_record = FlushRecord(self.root / f"{self.collection_name}.flushed.json")
+        self._flusher: Flusher | None = None
+        self._window = 0  # the current flush window; set when the shard opens
+        self._dirty = False  # written to since the last flush
+        # (last window on disk, first window of this process): what may have been lost before.
+        self.lost_windows = (0, 0)
         self.max_search_threads = max_search_threads
         self._shard: qe.EdgeShard | None = None
         self._closed = False
         self._lock = threading.RLock()
-        self._last_flush = 0.0
         self._results: OrderedDict[Hashable, list[tuple[str, float]]] = OrderedDict()
         # Bumped by every write: a search that began before it must not cache its answer.
         self._generation = 0
@@ -357,19 +363,7 @@ class EdgeStore(VectorStore):
         return self.root / self.collection_name
 
     def _record_write(self, folder: Path, indexed_points: int) -> None:
-        """Atomically: write a temporary file, fsync it, rename it over the record, fsync the folder."""
-        path = self._record_path()
-        temporary = path.with_name(path.name + ".tmp")
-        with open(temporary, "w") as handle:
-            json.dump({"folder": folder.name, "indexed_points": indexed_points}, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        atomic_write_json(self._record_path(), {"folder": folder.name, "indexed_points": indexed_points})
 
     def _remove_stale_folders(self) -> None:
         """Copies left by an index build that never swapped in, and the folder it replaced."""
@@ -402,6 +396,11 @@ class EdgeStore(VectorStore):
             self._remove_stale_folders()
             built = record.get("indexed_points") if record.get("folder") == self.shard_path.name else None
             self.unindexed = max(0, info.points_count - int(built or 0))
+            durable = self._flush_record.read()
+            self._window = max(durable + 1, now_window(), self._window + 1)
+            self.lost_windows = (durable, self._window)
+            if self.flush_interval > 0 and self._flusher is None:
+                self._flusher = Flusher(interval=self.flush_interval, flush=self.flush)
             self._shard = shard
             return shard
 
@@ -429,7 +428,8 @@ class EdgeStore(VectorStore):
             self._generation += 1
             self._results.clear()
 
-    def _write(self, action: str, operation: qe.UpdateOperation, *, points: int = 0) -> None:
+    def _write(self, action: str, operation: qe.UpdateOperation, *, points: int = 0) -> int:
+        """Returns the write's flush window (0: flushed already, flush_interval 0)."""
         self._forget_results()
         with self._write_lock, self._using(action) as shard:
             shard.update(operation)
@@ -437,10 +437,40 @@ class EdgeStore(VectorStore):
             if self._replay is not None:
                 self._replay.append(operation)
             self.unindexed += points
-            now = time.monotonic()
-            if now - self._last_flush >= self.flush_interval:
+            if self.flush_interval <= 0:
                 shard.flush()
-                self._last_flush = now
+                return 0
+            self._dirty = True
+            return self._window
+
+    def _window_close(self) -> int:
+        """Under the write lock: end the current window; the caller flushes, then records it."""
+        window = self._window
+        self._window = max(window + 1, now_window())
+        self._dirty = False
+        return window
+
+    def flush(self) -> None:
+        """Make every write so far durable and record its window (the flusher thread calls this)."""
+        with self._write_lock:
+            if not self._dirty or self._closed:
+                return
+            window = self._window_close()
+        try:
+            with self._using("flush") as shard:
+                shard.flush()
+        except BaseException:
+            with self._write_lock:
+                self._dirty = True
+            raise
+        self._flush_record.write(window)
+
+    def _flush_locked(self, shard: qe.EdgeShard) -> None:
+        """Under the write lock: flush `shard` (which holds every write) and record the window."""
+        dirty, window = self._dirty, self._window_close()
+        shard.flush()
+        if dirty:
+            self._flush_record.write(window)
 
     def field_index_ensure(self, name: str, params: Any) -> bool:
         """A payload field index (`vectors.runtime.payload_indexes_ensure`); False if it exists."""
@@ -450,9 +480,9 @@ class EdgeStore(VectorStore):
         self._write("create field index", qe.UpdateOperation.create_field_index(name, params))
         return True
 
-    def _upsert(self, points: Sequence[VectorPoint]) -> None:
+    def _upsert(self, points: Sequence[VectorPoint]) -> int:
         batch = [qe.Point(normalize_id(p.id), self._edge_vectors(p), p.engine_payload()) for p in points]
-        self._write("upsert", qe.UpdateOperation.upsert_points(batch), points=len(batch))
+        return self._write("upsert", qe.UpdateOperation.upsert_points(batch), points=len(batch))
 
     def _delete(self, ids: list[str]) -> None:
         point_ids: list[Any] = list(ids)
@@ -582,7 +612,7 @@ class EdgeStore(VectorStore):
         """
         with self._write_lock, self._using("optimize") as shard:
             changed = shard.optimize()
-            shard.flush()
+            self._flush_locked(shard)
             self._record_write(self.shard_path, shard.info().points_count)
             self.unindexed = 0
         return changed
@@ -621,7 +651,7 @@ class EdgeStore(VectorStore):
                 return None
             folder = self.root / f"{self.collection_name}.g{time.time_ns()}"
             with self._using("index copy") as shard:
-                shard.flush()
+                self._flush_locked(shard)
                 points = shard.info().points_count
                 try:
                     shutil.copytree(self.shard_path, folder)
@@ -676,7 +706,7 @@ class EdgeStore(VectorStore):
                     return False
                 for operation in self._replay[done:]:
                     shard.update(operation)
-                shard.flush()
+                self._flush_locked(shard)
                 self._record_write(folder, points)
                 self.unindexed = max(0, self.unindexed - covered)
                 with self._lock:
@@ -706,15 +736,11 @@ class EdgeStore(VectorStore):
             "datatype": str(self.datatype).rpartition(".")[2].lower(),
         }
 
-    def flush(self) -> None:
-        with self._using("flush") as shard:
-            shard.flush()
-
     def _close_shard(self) -> None:
         shard, self._shard = self._shard, None
         if shard is not None:
             try:
-                shard.flush()
+                self._flush_locked(shard)
             finally:
                 shard.close()
 
@@ -724,6 +750,9 @@ class EdgeStore(VectorStore):
             self._epoch += 1
             if self._builder is not None:
                 self._builder.kill()
+            flusher, self._flusher = self._flusher, None
+        if flusher is not None:
+            flusher.stop()
         with self._write_lock, self._lock, engine_errors("close"):
             self._close_shard()
 

@@ -33,8 +33,9 @@ class Periodic:
 
     name = "soma-periodic"
 
-    def __init__(self, *, interval: float) -> None:
+    def __init__(self, *, interval: float, first: float | None = None) -> None:
         self.interval = interval
+        self.first = interval if first is None else first
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
 
@@ -47,7 +48,7 @@ class Periodic:
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        wait = self.interval
+        wait = self.first
         while not self._stop.wait(wait):
             wait = self.tick() or self.interval
 
@@ -72,5 +73,11 @@ class Sweeper(Periodic):
             connection.close()
 
 
-def sweeper_start(*, interval: float) -> Sweeper | None:
-    return Sweeper(interval=interval).start() if interval > 0 else None
+def sweeper_start(*, interval: float, now: bool = False) -> Sweeper | None:
+    """`now`: the first sweep at once (memories to repair were found at start-up), even with
+    the sweeper off (interval 0), then none."""
+    if interval > 0:
+        return Sweeper(interval=interval, first=0.0 if now else None).start()
+    if now:
+        threading.Thread(target=Sweeper(interval=0).tick, name="soma-vector-repair", daemon=True).start()
+    return None

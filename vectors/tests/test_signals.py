@@ -49,9 +49,9 @@ class CountingEdgeStore(EdgeStore):
 
     upsert_calls: list[int]
 
-    def upsert(self, points: Sequence[VectorPoint]) -> None:
+    def upsert(self, points: Sequence[VectorPoint]) -> int:
         self.upsert_calls.append(len(points))
-        super().upsert(points)
+        return super().upsert(points)
 
 
 def test_a_batch_is_embedded_and_upserted_in_batches(
