@@ -43,6 +43,8 @@ class UpsertResult:
     memory_id: uuid.UUID
     coord: str | None
     created: bool
+    # The row as stored, built from the statement's RETURNING (no reload).
+    memory: Memory | None = None
 
 
 def validate_name(value: str, *, what: str) -> str:
@@ -115,7 +117,8 @@ ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
     vector_error = '',
     created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
     bare_node = false
-RETURNING id, namespace, coord_key, (xmax = 0 OR created_at = updated_at) AS inserted
+RETURNING id, namespace, coord_key, (xmax = 0 OR created_at = updated_at) AS inserted, created_at,
+    payload::text, metadata::text, vector_model, vector_epoch
 """
 _ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
 _UPSERT_CHUNK = 500
@@ -147,13 +150,52 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
             cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
             # RETURNING order is not promised: match rows by coordinate (or by id without one).
             returned = {}
-            for memory_id, namespace, coord_key, inserted in cursor.fetchall():
+            for memory_id, namespace, coord_key, *stored in cursor.fetchall():
                 key = (namespace, coord_key) if coord_key is not None else memory_id
-                returned[key] = UpsertResult(memory_id=memory_id, coord=coord_key, created=bool(inserted))
+                returned[key] = (memory_id, stored)
             for row in chunk:
                 key = (row["namespace"], row["coord_key"]) if row["coord_key"] is not None else row["id"]
-                results.append(returned[key])
+                memory_id, (inserted, created_at, payload, metadata, vector_model, vector_epoch) = returned[key]
+                values = {
+                    **row,
+                    "id": memory_id,
+                    "created_at": created_at,
+                    # As PostgreSQL stores them (jsonb orders keys), so the answer is a reload's.
+                    "payload": json.loads(payload),
+                    "metadata": json.loads(metadata),
+                    "vector_status": VectorStatus.PENDING,
+                    "vector_model": vector_model,
+                    "vector_error": "",
+                    "vector_epoch": vector_epoch,
+                    "bare_node": False,
+                }
+                memory = Memory.from_db(connection.alias, _MEMORY_COLUMNS, [values[name] for name in _MEMORY_COLUMNS])
+                results.append(
+                    UpsertResult(memory_id=memory_id, coord=row["coord_key"], created=bool(inserted), memory=memory)
+                )
     return results
+
+
+# Every stored column but the generated search_document (left deferred on the built instances).
+_MEMORY_COLUMNS = [
+    "id",
+    "tenant",
+    "namespace",
+    "coordinate",
+    "coord_key",
+    "memory_type",
+    "payload",
+    "text",
+    "metadata",
+    "importance",
+    "created_at",
+    "updated_at",
+    "vector_status",
+    "vector_model",
+    "vector_error",
+    "vector_epoch",
+    "bare_node",
+]
 
 
 def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
@@ -161,11 +203,12 @@ def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
     row = _row(tenant=tenant, draft=draft, now=timezone.now())
     with transaction.atomic():
         (result,) = _upsert_rows([row])
-        memories_upserted.send(sender=Memory, ids=[result.memory_id])
-        # Read inside the transaction, which holds the row: a DELETE racing this request waits
-        # for the commit instead of leaving nothing to read back (a 500 before).
-        memory = Memory.objects.get(pk=result.memory_id)
-    return memory, result.created
+        assert result.memory is not None
+        # `memories`: the indexing after commit uses these rows instead of loading them again,
+        # and records its outcome (vector_status) on them. Built from the upsert's RETURNING:
+        # nothing to read back, so a DELETE racing this request cannot leave it empty-handed.
+        memories_upserted.send(sender=Memory, ids=[result.memory_id], memories=[result.memory])
+    return result.memory, result.created
 
 
 def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[UpsertResult]:
@@ -197,7 +240,8 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
     unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
     with transaction.atomic():
         stored = _upsert_rows(unique_rows)
-        memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored])
+        memories = [result.memory for result in stored if result.memory is not None]
+        memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored], memories=memories)
     by_key = {(row["namespace"], row["coord_key"]): result for row, result in zip(unique_rows, stored, strict=True)}
     by_id = {result.memory_id: result for result in stored}
     ordered = []

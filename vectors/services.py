@@ -92,6 +92,17 @@ def memories_index(
     return summary
 
 
+def memories_index_stored(
+    *, memories: Sequence[Memory], batch_size: int = DEFAULT_BATCH_SIZE, release_connection: bool = False
+) -> IndexSummary:
+    """`memories_index` for rows the write already holds (as stored): nothing is loaded again."""
+    summary = IndexSummary()
+    for start in range(0, len(memories), batch_size):
+        chunk = memories[start : start + batch_size]
+        summary.add(memories_index_loaded(memories=chunk, release_connection=release_connection))
+    return summary
+
+
 def memories_index_loaded(*, memories: Sequence[Memory], release_connection: bool = False) -> IndexSummary:
     """Index memories already loaded with INDEX_FIELDS: one embedding call, one upsert, one UPDATE."""
     summary = IndexSummary(requested=len(memories))
@@ -157,6 +168,9 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
         logger.warning("indexing %d memories failed: %s", len(memories), reason)
         marked = _mark(memories, status=VectorStatus.FAILED, model="", error=reason)
         summary.failed += len(marked)
+        for memory in memories:
+            if memory.pk in marked:
+                memory.vector_status, memory.vector_model, memory.vector_error = VectorStatus.FAILED, "", reason[:500]
         if reason not in summary.errors:
             summary.errors.append(reason)
         return changed + [memory.pk for memory in memories if memory.pk not in marked]
@@ -164,6 +178,14 @@ def _index_once(memories: list[Memory], summary: IndexSummary, *, release_connec
     # The collection the vectors went to (model, dimension, layout), not just the model's name.
     marked = _mark(memories, status=VectorStatus.INDEXED, model=store.collection_name, error="", window=window)
     summary.indexed += len(marked)
+    for memory in memories:
+        if memory.pk in marked:  # the instances the caller holds say what the row says
+            memory.vector_status, memory.vector_model, memory.vector_error = (
+                VectorStatus.INDEXED,
+                store.collection_name,
+                "",
+            )
+            memory.vector_epoch = window
     return changed + [memory.pk for memory in memories if memory.pk not in marked]
 
 

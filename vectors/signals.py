@@ -26,19 +26,25 @@ logger = logging.getLogger("soma.vectors")
 _STATE_FIELDS = frozenset({"vector_status", "vector_model", "vector_error"})
 
 
-def _index_after_commit(ids: Sequence[uuid.UUID]) -> None:
-    from vectors.services import memories_index
+def _index_after_commit(ids: Sequence[uuid.UUID], memories: Sequence[Memory] | None = None) -> None:
+    from vectors.services import memories_index, memories_index_stored
 
     ids = list(ids)
     # robust: an exception is logged, never raised into the request that already committed.
-    transaction.on_commit(lambda: memories_index(ids=ids, release_connection=True), robust=True)
+    if memories is not None and len(memories) == len(ids):
+        loaded = list(memories)  # the rows as the write stored them: nothing to load again
+        transaction.on_commit(lambda: memories_index_stored(memories=loaded, release_connection=True), robust=True)
+    else:
+        transaction.on_commit(lambda: memories_index(ids=ids, release_connection=True), robust=True)
 
 
 @receiver(memories_upserted, dispatch_uid="vectors_index_upserted")
-def index_upserted(sender: Any, ids: Sequence[uuid.UUID] = (), **kwargs: Any) -> None:
+def index_upserted(
+    sender: Any, ids: Sequence[uuid.UUID] = (), memories: Sequence[Memory] | None = None, **kwargs: Any
+) -> None:
     try:
         if ids:
-            _index_after_commit(ids)
+            _index_after_commit(ids, memories)
     except Exception:
         logger.exception("could not schedule indexing; the sweep will pick the memories up")
 

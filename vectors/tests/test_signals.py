@@ -154,3 +154,45 @@ def test_a_store_failure_marks_the_memory_failed(
     assert memory.vector_status == VectorStatus.FAILED
     assert "Connection refused" in memory.vector_error
     assert metrics.VECTOR_FAILURES.labels(operation="upsert")._value.get() == failures + 1
+
+
+def test_post_memories_indexes_in_four_queries_and_answers_as_a_reload(
+    vector_store: VectorStore, api: Any, django_capture_on_commit_callbacks: Any, django_assert_num_queries: Any
+):
+    api.post("/memories", {"payload": {"content": "warm-up"}})  # the store opened, keys ensured
+    body = {"coord": "4,2", "payload": {"zeta": 1, "content": "Otters hold hands while sleeping.", "a": [1.5, True]}}
+
+    # savepoint, upsert (RETURNING the row), release; after commit, the vector-state UPDATE only:
+    # the indexing reuses the stored row instead of loading it again
+    with django_assert_num_queries(4), django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/memories", {**body, "metadata": {"user_id": "u1"}})
+
+    assert response.status_code == 201
+    answer = response.json()
+    reloaded = api.get("/memories/4,2").json()
+    # (the test transaction runs the indexing after the answer; a server's commit, before it)
+    assert answer["memory"] == {**reloaded["memory"], "vector_status": "pending"}
+    assert reloaded["memory"]["vector_status"] == "indexed"
+    assert list(answer["memory"]["payload"]) == list(reloaded["memory"]["payload"])  # jsonb's key order
+    assert top("sea mammals sleep holding paws") == ["Otters hold hands while sleeping."]
+
+    # And a replacement by coordinate answers 200 with the first memory's id and creation time
+    with django_assert_num_queries(4), django_capture_on_commit_callbacks(execute=True):
+        again = api.post("/memories", {"coord": "4,2", "payload": {"content": "Otters use stones as tools."}})
+    assert again.status_code == 200
+    assert again.json()["memory"] == {**api.get("/memories/4,2").json()["memory"], "vector_status": "pending"}
+    assert again.json()["memory"]["id"] == answer["memory"]["id"]
+    assert again.json()["memory"]["created_at"] == answer["memory"]["created_at"]
+    assert top("animals using tools") == ["Otters use stones as tools."]
+
+
+def test_the_written_memory_says_what_its_indexing_recorded(
+    vector_store: VectorStore, django_capture_on_commit_callbacks: Any
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        memory, created = memory_upsert(tenant="default", draft=MemoryDraft(payload={"content": "Owls fly silently."}))
+
+    stored = Memory.objects.get(pk=memory.pk)
+    assert created and memory.vector_status == stored.vector_status == VectorStatus.INDEXED
+    assert (memory.vector_model, memory.vector_epoch) == (stored.vector_model, stored.vector_epoch)
+    assert (memory.updated_at, memory.created_at, memory.text) == (stored.updated_at, stored.created_at, stored.text)

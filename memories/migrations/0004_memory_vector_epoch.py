@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('memories', '0002_memory_verbose_name_plural'),
+        ('memories', '0003_memory_bare_node'),
     ]
 
     operations = [
