@@ -13,7 +13,8 @@ Our side runs over HTTP (one keep-alive connection, the standard library's clien
 `scripts/serve.py` on the embedded default (embedded PostgreSQL, the embedded Qdrant engine, local
 memory cache), started in a temporary data dir. Per side: single adds one by one (p50/p99), then
 the searches (top_k 10, `filters={"user_id": u}`, the default vector mode); ours also batch
-ingest (POST /memories/batch, 500 per request). The peer runs after ours, never at the same time.
+ingest (POST /memories/batch, 500 per request) on a second fresh server, so that no text is
+in its embedding cache yet. The peer runs after ours, never at the same time.
 
 --scale N1,N2,...: for each size, a fresh server ingests N memories with the batch endpoint (the
 bulk path), then runs the 200 searches; prints ingest rate, search p50/p99 and the resident memory
@@ -27,6 +28,7 @@ import importlib.util
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import tempfile
@@ -38,8 +40,13 @@ from typing import Any
 
 from benchlib import TimingClient, percentile, serve_embedded
 
-PORT = 9598
 BATCH = 500
+
+
+def free_port() -> int:
+    with socket.socket() as sock:  # a port of its own: other benchmarks may run on this machine
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def load_peer(path: Path) -> ModuleType:
@@ -129,8 +136,9 @@ class Server:
     def __init__(self) -> None:
         self.directory = Path(tempfile.mkdtemp(prefix="bench-vs-mem0-"))
         self.token = uuid.uuid4().hex
-        self.process = serve_embedded(port=PORT, data_dir=self.directory, token=self.token)
-        self.client = TimingClient(f"http://127.0.0.1:{PORT}", {"Authorization": f"Bearer {self.token}"})
+        port = free_port()
+        self.process = serve_embedded(port=port, data_dir=self.directory, token=self.token)
+        self.client = TimingClient(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {self.token}"})
 
     def stop(self) -> None:
         self.client.close()
@@ -150,7 +158,12 @@ def ours(texts: list[str], queries: list[tuple[str, str]], users: int) -> dict[s
                 raise RuntimeError(f"POST /memories: {status} {data[:300]!r}")
             adds.append(elapsed)
         search, hits = searches_run(client, queries, "single")
-        batch_rate = batch_ingest(client, texts, users, "batched")
+    finally:
+        server.stop()
+    # A fresh server for the batch: this one's embedding cache holds every text already.
+    server = Server()
+    try:
+        batch_rate = batch_ingest(server.client, texts, users, "batched")
         return {
             "adds_per_s": round(len(texts) / (sum(adds) / 1000), 1),
             "add": summary(adds),
