@@ -1,19 +1,32 @@
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Any
 
+from django.db import transaction
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
+from ninja.errors import ValidationError as NinjaValidationError
+from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from memories import selectors, services
-from memories.errors import MemoryErrorCode, NotFound, Unprocessable
+from memories import history_selectors, history_services, selectors, services
+from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
 from memories.filters import parse_filters
+from memories.idempotency import (
+    IDEMPOTENCY_HEADER,
+    idempotency_claim,
+    idempotency_store,
+    request_fingerprint,
+    validate_idempotency_key,
+)
 from memories.schemas import (
     NAME_REGEX,
     BatchIn,
     BatchOut,
     ErrorOut,
+    HistoryOut,
     MemoryCreatedOut,
     MemoryDeletedOut,
     MemoryEnvelopeOut,
@@ -21,12 +34,15 @@ from memories.schemas import (
     MemoryListOut,
     MemoryPatchIn,
     MemoryTypeLiteral,
+    RestoreIn,
+    RestoreOut,
 )
-from soma_project.auth import request_tenant
+from soma_project.auth import request_actor, request_tenant
+from soma_project.parser import StrictJsonParser
 
 router = Router(tags=["memories"])
 
-ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 413, 422, 429, 503), ErrorOut)
+ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 409, 413, 422, 429, 503), ErrorOut)
 
 
 def draft_from(body: MemoryIn) -> services.MemoryDraft:
@@ -38,24 +54,59 @@ def draft_from(body: MemoryIn) -> services.MemoryDraft:
         text=body.text,
         metadata=body.metadata,
         importance=body.importance,
+        dedupe=body.dedupe,
+        dedupe_threshold=body.dedupe_threshold,
     )
 
 
+def idempotent(
+    request: HttpRequest, *, body: Schema, out: type[BaseModel], write: Callable[[], tuple[int, Any]]
+) -> Status[Any]:
+    """Run `write` once per Idempotency-Key: a retry with the same body gets the first answer
+    (rendered by `out`) and writes nothing; another body under the key is a 409."""
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return Status(*write())
+    validate_idempotency_key(key)
+    tenant = request_tenant(request)
+    fingerprint = request_fingerprint(path=request.path, body=body.model_dump(mode="json"))
+    with transaction.atomic():
+        replay = idempotency_claim(tenant=tenant, key=key, request_hash=fingerprint)
+        if replay is not None:
+            return Status(replay.status_code, replay.response)
+        status, result = write()
+        rendered = out.model_validate(result).model_dump(mode="json")
+        idempotency_store(tenant=tenant, key=key, status_code=status, response=rendered)
+    return Status(status, rendered)
+
+
 @router.post("", response={200: MemoryCreatedOut, **ERRORS})
-def create_memory(request: HttpRequest, body: MemoryIn) -> dict[str, Any]:
+def create_memory(request: HttpRequest, body: MemoryIn) -> Status[Any]:
     """200 whether new or replaced (the earlier service's clients assert 200); `created` tells which."""
-    memory, created = services.memory_upsert(tenant=request_tenant(request), draft=draft_from(body))
-    return {
-        "memory": memory,
-        "coord": memory.coord_key,
-        "memory_type": memory.memory_type,
-        "created": created,
-        "duplicate_of": None,
-    }
+
+    def write() -> tuple[int, dict[str, Any]]:
+        stored = services.memory_create(
+            tenant=request_tenant(request), draft=draft_from(body), actor=request_actor(request)
+        )
+        memory = stored.memory
+        result = {
+            "memory": memory,
+            "coord": memory.coord_key,
+            "memory_type": memory.memory_type,
+            "created": stored.created,
+            "duplicate_of": stored.duplicate_of,
+        }
+        return 200, result
+
+    return idempotent(request, body=body, out=MemoryCreatedOut, write=write)
 
 
 @router.post("/batch", response={200: BatchOut, **ERRORS})
-def create_batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
+def create_batch(request: HttpRequest, body: BatchIn) -> Status[Any]:
+    return idempotent(request, body=body, out=BatchOut, write=lambda: (200, _batch(request, body)))
+
+
+def _batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
     drafts = []
     for index, item in enumerate(body.memories):
         try:
@@ -65,12 +116,14 @@ def create_batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
             raise Unprocessable(
                 [{"index": index, "detail": errors, "code": "validation_error"}], MemoryErrorCode.BATCH_ITEM_INVALID
             ) from None
-    results = services.memory_batch_upsert(tenant=request_tenant(request), drafts=drafts)
+    results = services.memory_batch_upsert(tenant=request_tenant(request), drafts=drafts, actor=request_actor(request))
     created_ids = {r.memory_id for r in results if r.created}
+    written = {r.memory_id for r in results if r.duplicate_of is None}
     return {
         "created": len(created_ids),
-        "updated": len({r.memory_id for r in results} - created_ids),
-        "memories": [{"id": r.memory_id, "coord": r.coord} for r in results],
+        "updated": len(written - created_ids),
+        "duplicates": sum(1 for r in results if r.duplicate_of is not None),
+        "memories": [{"id": r.memory_id, "coord": r.coord, "duplicate_of": r.duplicate_of} for r in results],
     }
 
 
@@ -109,7 +162,7 @@ def get_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[s
 def patch_memory(request: HttpRequest, ref: str, body: MemoryPatchIn, query: Query[RefQuery]) -> dict[str, Any]:
     memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
     changes = body.model_dump(exclude_unset=True)
-    memory = services.memory_update(memory=memory, **changes)
+    memory = services.memory_update(memory=memory, actor=request_actor(request), **changes)
     return {"memory": memory}
 
 
@@ -121,5 +174,56 @@ def delete_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dic
         memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
     except NotFound:
         return {"deleted": False, "id": lookup.get("pk"), "coord": lookup.get("coord_key")}
-    deleted = services.memory_delete(memory=memory)
+    deleted = services.memory_delete(memory=memory, actor=request_actor(request))
     return {"deleted": deleted, "id": memory.id, "coord": memory.coord_key}
+
+
+class HistoryQuery(Schema):
+    namespace: str | None = Field(None, pattern=NAME_REGEX)
+    limit: int = Field(50, ge=1, le=500)
+    cursor: str | None = Field(None, max_length=100)
+
+
+@router.get("/{ref}/history", response={200: HistoryOut, **ERRORS})
+def memory_history(request: HttpRequest, ref: str, query: Query[HistoryQuery]) -> dict[str, Any]:
+    page = history_selectors.memory_history(
+        tenant=request_tenant(request), ref=ref, namespace=query.namespace, limit=query.limit, cursor=query.cursor
+    )
+    return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+_RESTORE_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {"application/json": {"schema": RestoreIn.model_json_schema()}},
+    }
+}
+
+
+@router.post("/{memory_id}/restore", response={200: RestoreOut, **ERRORS}, openapi_extra=_RESTORE_BODY)
+def restore_memory(request: HttpRequest, memory_id: str) -> dict[str, Any]:
+    """The body is optional (`curl -X POST .../restore` restores the default version)."""
+    try:
+        parsed = uuid.UUID(memory_id)
+    except ValueError:
+        raise InvalidInput(
+            f"{memory_id[:100]!r} is not a memory id (UUID).", MemoryErrorCode.INVALID_REFERENCE
+        ) from None
+    body = _restore_body(request)
+    restored = history_services.memory_restore(
+        tenant=request_tenant(request), memory_id=parsed, version=body.version, actor=request_actor(request)
+    )
+    return {"memory": restored.memory, "restored_version": restored.restored_version}
+
+
+def _restore_body(request: HttpRequest) -> RestoreIn:
+    if not request.body.strip():
+        return RestoreIn(version=None)
+    try:
+        data = StrictJsonParser().parse_body(request)
+    except ValueError:
+        raise InvalidInput("Request body is not valid JSON.", "invalid_json") from None
+    try:
+        return RestoreIn.model_validate(data)
+    except PydanticValidationError as exc:
+        raise NinjaValidationError([dict(error) for error in exc.errors()]) from None

@@ -16,6 +16,10 @@ class MemoryErrorCode(StrEnum):
     BATCH_ITEM_INVALID = "batch_item_invalid"
     COORDINATE_CONFLICT = "coordinate_conflict"
     TENANT_FORBIDDEN = "tenant_forbidden"
+    COORDINATE_TAKEN = "coordinate_taken"
+    VERSION_NOT_FOUND = "version_not_found"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
 
 
 class ServiceError(Exception):

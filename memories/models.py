@@ -3,10 +3,11 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.postgres.fields import ArrayField
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import BrinIndex, GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import MD5
 from django.utils import timezone
 
 
@@ -69,6 +70,8 @@ class Memory(models.Model):
     # written, e.g. a Qdrant server): rows after the engine's last durable window are re-indexed
     # at start-up (vectors.edge_flush, vectors.services.points_recover).
     vector_epoch = models.BigIntegerField(default=0, db_default=0, editable=False)
+    # The number of the memory's latest version in its history (MemoryVersion).
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
     # Keyword search and the degraded fallback rank with PostgreSQL full-text search.
     search_document = models.GeneratedField(
         expression=SearchVector("text", config=SEARCH_CONFIG),
@@ -115,6 +118,8 @@ class Memory(models.Model):
             models.Index(fields=["vector_epoch"], condition=Q(vector_epoch__gt=0), name="memory_vector_epoch"),
             GinIndex(fields=["payload"], name="memory_payload", opclasses=["jsonb_path_ops"]),
             GinIndex(fields=["search_document"], name="memory_search_document"),
+            # dedupe="exact" looks a text up by its hash: no scan, and a small index (16-byte keys).
+            models.Index(F("tenant"), F("namespace"), MD5("text"), name="memory_text_hash"),
         ]
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "memories"
@@ -126,3 +131,72 @@ class Memory(models.Model):
     @property
     def coord(self) -> str | None:
         return self.coord_key
+
+
+class VersionEvent(models.TextChoices):
+    CREATED = "created"
+    UPDATED = "updated"
+    DELETED = "deleted"
+    RESTORED = "restored"
+    EXPIRED = "expired"
+    FORGOTTEN = "forgotten"
+
+
+# Events after which the memory no longer exists; its history is then its tombstone.
+REMOVAL_EVENTS = (VersionEvent.DELETED, VersionEvent.EXPIRED, VersionEvent.FORGOTTEN)
+
+
+class MemoryVersion(models.Model):
+    """One change of a memory: who, when, which fields, and the memory as it was after it.
+
+    No foreign key: the history of a deleted memory outlives it (SOMA_HISTORY_RETENTION_DAYS).
+    """
+
+    memory_id = models.UUIDField()
+    tenant = models.CharField(max_length=64)
+    version = models.PositiveIntegerField()
+    event = models.CharField(max_length=16, choices=VersionEvent.choices)
+    # "master", "key:<name>", "admin:<user>" or "system".
+    actor = models.CharField(max_length=200)
+    at = models.DateTimeField(default=timezone.now)
+    changed = ArrayField(models.CharField(max_length=32), default=list, blank=True)
+    snapshot = models.JSONField()
+    # What other apps keep with a removal so a restore can bring it back (graph: the links).
+    related = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            # Also the index of the history reads: one memory's versions, newest first.
+            models.UniqueConstraint(fields=["memory_id", "version"], name="memory_version_unique"),
+            models.CheckConstraint(condition=Q(event__in=VersionEvent.values), name="memory_version_event_valid"),
+        ]
+        indexes = [
+            # Rows arrive in time order, so a BRIN index finds the old ones for pruning at a
+            # fraction of a B-tree's size and write cost.
+            BrinIndex(fields=["at"], name="memory_version_at"),
+            models.Index(
+                fields=["tenant", "-at"], condition=Q(event__in=REMOVAL_EVENTS), name="memory_version_removed"
+            ),
+        ]
+        ordering = ["memory_id", "-version"]
+
+    def __str__(self) -> str:
+        return f"{self.memory_id} v{self.version} {self.event}"
+
+
+class IdempotencyKey(models.Model):
+    """The first answer to a write sent with an `Idempotency-Key`, replayed to its retries."""
+
+    tenant = models.CharField(max_length=64)
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tenant", "key"], name="idempotency_key_unique")]
+        indexes = [BrinIndex(fields=["created_at"], name="idempotency_key_created")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant}/{self.key}"

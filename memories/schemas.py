@@ -7,8 +7,11 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
+from memories.dedupe import DEFAULT_THRESHOLD
+
 NAME_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
 MemoryTypeLiteral = Literal["episodic", "semantic"]
+DedupeLiteral = Literal["none", "exact", "semantic"]
 
 
 class MemoryIn(Schema):
@@ -20,6 +23,8 @@ class MemoryIn(Schema):
     metadata: dict[str, Any] = Field(default_factory=dict)
     # strict: a JSON number, never "0.5" or true (one rule for numbers, memories.values).
     importance: float = Field(0.0, ge=0.0, le=1.0, strict=True)
+    dedupe: DedupeLiteral = Field("none", description="exact: the same text; semantic: cosine >= dedupe_threshold")
+    dedupe_threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
 
 
 class MemoryPatchIn(Schema):
@@ -54,6 +59,7 @@ class MemoryOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     vector_status: str
+    version: int
 
 
 class MemoryEnvelopeOut(Schema):
@@ -82,12 +88,43 @@ class MemoryListOut(Schema):
 class BatchItemOut(Schema):
     id: uuid.UUID
     coord: str | None
+    duplicate_of: uuid.UUID | None = None
 
 
 class BatchOut(Schema):
     created: int
     updated: int
+    duplicates: int = 0
     memories: list[BatchItemOut]
+
+
+class HistoryItemOut(BaseModel):
+    version: int
+    event: str
+    at: datetime
+    actor: str
+    changed: list[str]
+    memory: MemoryOut = Field(validation_alias=AliasChoices("snapshot", "memory"))
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class HistoryOut(Schema):
+    items: list[HistoryItemOut]
+    next_cursor: str | None
+
+
+class RestoreIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int | None = Field(
+        None, ge=1, le=2_147_483_647, description="default: the last version before the deletion, or the previous one"
+    )
+
+
+class RestoreOut(Schema):
+    memory: MemoryOut
+    restored_version: int
 
 
 class ErrorOut(Schema):

@@ -14,8 +14,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from memories.coordinates import parse_coordinate
+from memories.dedupe import DEFAULT_THRESHOLD, DedupeQuery, duplicates_claim, validate_dedupe
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
-from memories.models import Memory, MemoryType, VectorStatus
+from memories.history import changed_fields, changed_sql, memory_snapshot, snapshot_sql
+from memories.history_services import (
+    SYSTEM_ACTOR,
+    history_enabled,
+    memory_version_record,
+    memory_versions_record_removal,
+)
+from memories.models import Memory, MemoryType, VectorStatus, VersionEvent
 from memories.signals import memories_upserted
 from memories.text import json_depth, memory_text
 from memories.values import unrepresentable_number
@@ -36,6 +44,8 @@ class MemoryDraft:
     metadata: dict[str, Any] = field(default_factory=dict)
     importance: float = 0.0
     id: uuid.UUID | None = None
+    dedupe: str = "none"
+    dedupe_threshold: float = DEFAULT_THRESHOLD
 
 
 @dataclass
@@ -45,6 +55,15 @@ class UpsertResult:
     created: bool
     # The row as stored, built from the statement's RETURNING (no reload).
     memory: Memory | None = None
+    # The memory this item duplicated (dedupe): nothing was written for it.
+    duplicate_of: uuid.UUID | None = None
+
+
+@dataclass
+class Stored:
+    memory: Memory
+    created: bool
+    duplicate_of: uuid.UUID | None = None
 
 
 def validate_name(value: str, *, what: str) -> str:
@@ -76,6 +95,7 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
         raise InvalidInput("memory_type must be 'episodic' or 'semantic'.", "invalid_memory_type")
     if not 0.0 <= draft.importance <= 1.0:
         raise InvalidInput("importance must be between 0 and 1.", "invalid_importance")
+    validate_dedupe(draft.dedupe, draft.dedupe_threshold)
     # "" is a malformed coordinate (400), not "no coordinate": null or an absent field is that.
     coordinate = parse_coordinate(draft.coord) if draft.coord is not None else None
     return {
@@ -100,32 +120,61 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
 # before any memory was stored there) is filled in place the same way, keeping its id and so its
 # links; that counts as a creation: the row then takes this statement's time as created_at, the
 # same as its updated_at, which a replaced memory (created by an earlier statement) never has.
-_UPSERT_SQL = """
-INSERT INTO memories_memory
-    (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-     importance, created_at, updated_at, vector_status, vector_model, vector_error)
-VALUES {values}
-ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
-    coordinate = EXCLUDED.coordinate,
-    memory_type = EXCLUDED.memory_type,
-    payload = EXCLUDED.payload,
-    text = EXCLUDED.text,
-    metadata = EXCLUDED.metadata,
-    importance = EXCLUDED.importance,
-    updated_at = EXCLUDED.updated_at,
-    vector_status = 'pending',
-    vector_error = '',
-    created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
-    bare_node = false
-RETURNING id, namespace, coord_key, (xmax = 0 OR created_at = updated_at) AS inserted, created_at,
-    payload::text, metadata::text, vector_model, vector_epoch
-"""
-_ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
+# The version each row gets is recorded in the same statement (`recorded`), so history costs
+# the write path no round trip. `previous` reads the replaced rows as they were (a row inserted
+# concurrently is not in its snapshot: its version then lists every field as changed).
+_INCOMING = """
+WITH incoming (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
+               importance, created_at, updated_at) AS (VALUES {values})"""
+_UPSERT_SQL = """,
+stored AS (
+    INSERT INTO memories_memory
+        (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
+         importance, created_at, updated_at, vector_status, vector_model, vector_error, version)
+    SELECT incoming.*, 'pending', '', '', 1 FROM incoming
+    ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
+        coordinate = EXCLUDED.coordinate,
+        memory_type = EXCLUDED.memory_type,
+        payload = EXCLUDED.payload,
+        text = EXCLUDED.text,
+        metadata = EXCLUDED.metadata,
+        importance = EXCLUDED.importance,
+        updated_at = EXCLUDED.updated_at,
+        vector_status = 'pending',
+        vector_error = '',
+        created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
+        version = CASE WHEN memories_memory.bare_node THEN 1 ELSE memories_memory.version + 1 END,
+        bare_node = false
+    RETURNING memories_memory.*,
+        (xmax = 0 OR memories_memory.created_at = memories_memory.updated_at) AS inserted
+)"""
+# Spliced in: the column lists of memories.history; the actor is a parameter.
+_HISTORY_SQL = f""",
+previous AS (
+    SELECT m.* FROM memories_memory AS m
+    JOIN incoming AS i ON m.tenant = i.tenant AND m.namespace = i.namespace AND m.coord_key = i.coord_key
+    WHERE NOT m.bare_node
+),
+recorded AS (
+    INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
+    SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s, s.updated_at,
+           {changed_sql("p", "s")}, {snapshot_sql("s")}, '{{}}'::jsonb
+    FROM stored AS s LEFT JOIN previous AS p ON p.id = s.id
+)"""  # noqa: S608
+_RETURN_SQL = """
+SELECT id, namespace, coord_key, inserted, created_at, payload::text, metadata::text, vector_model, vector_epoch,
+    version
+FROM stored"""
+_ROW_SQL = (
+    "(%s::uuid, %s::varchar, %s::varchar, %s::double precision[], %s::varchar, %s::varchar, %s::jsonb, %s::text,"
+    " %s::jsonb, %s::double precision, %s::timestamptz, %s::timestamptz)"
+)
 _UPSERT_CHUNK = 500
 
 
-def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
+def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult]:
     results: list[UpsertResult] = []
+    record = history_enabled()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _UPSERT_CHUNK):
             chunk = rows[start : start + _UPSERT_CHUNK]
@@ -147,7 +196,11 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                         row["updated_at"],
                     ]
                 )
-            cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
+            sql = _INCOMING.format(values=", ".join([_ROW_SQL] * len(chunk))) + _UPSERT_SQL
+            if record:
+                sql += _HISTORY_SQL
+                params.append(actor)
+            cursor.execute(sql + _RETURN_SQL, params)
             # RETURNING order is not promised: match rows by coordinate (or by id without one).
             returned = {}
             for memory_id, namespace, coord_key, *stored in cursor.fetchall():
@@ -155,7 +208,9 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                 returned[key] = (memory_id, stored)
             for row in chunk:
                 key = (row["namespace"], row["coord_key"]) if row["coord_key"] is not None else row["id"]
-                memory_id, (inserted, created_at, payload, metadata, vector_model, vector_epoch) = returned[key]
+                memory_id, (inserted, created_at, payload, metadata, vector_model, vector_epoch, version) = returned[
+                    key
+                ]
                 values = {
                     **row,
                     "id": memory_id,
@@ -168,6 +223,7 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                     "vector_error": "",
                     "vector_epoch": vector_epoch,
                     "bare_node": False,
+                    "version": version,
                 }
                 memory = Memory.from_db(connection.alias, _MEMORY_COLUMNS, [values[name] for name in _MEMORY_COLUMNS])
                 results.append(
@@ -195,24 +251,43 @@ _MEMORY_COLUMNS = [
     "vector_error",
     "vector_epoch",
     "bare_node",
+    "version",
 ]
 
 
-def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
-    """Store one memory; a coordinate already used in the tenant+namespace is replaced."""
+def _dedupe_query(row: dict[str, Any], draft: MemoryDraft) -> DedupeQuery:
+    return DedupeQuery(
+        namespace=row["namespace"], text=row["text"], mode=draft.dedupe, threshold=draft.dedupe_threshold
+    )
+
+
+def memory_create(*, tenant: str, draft: MemoryDraft, actor: str = SYSTEM_ACTOR) -> Stored:
+    """Store one memory; a coordinate already used in the tenant+namespace is replaced. With
+    `draft.dedupe`, a duplicate already stored is answered instead and nothing is written."""
     row = _row(tenant=tenant, draft=draft, now=timezone.now())
     with transaction.atomic():
-        (result,) = _upsert_rows([row])
+        if draft.dedupe != "none":
+            (duplicate,) = duplicates_claim(tenant=tenant, queries=[_dedupe_query(row, draft)])
+            if duplicate is not None:
+                return Stored(memory=Memory.objects.get(pk=duplicate), created=False, duplicate_of=duplicate)
+        (result,) = _upsert_rows([row], actor=actor)
         assert result.memory is not None
         # `memories`: the indexing after commit uses these rows instead of loading them again,
         # and records its outcome (vector_status) on them. Built from the upsert's RETURNING:
         # nothing to read back, so a DELETE racing this request cannot leave it empty-handed.
         memories_upserted.send(sender=Memory, ids=[result.memory_id], memories=[result.memory])
-    return result.memory, result.created
+    return Stored(memory=result.memory, created=result.created)
 
 
-def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[UpsertResult]:
-    """All or nothing: every item is validated before anything is written."""
+def memory_upsert(*, tenant: str, draft: MemoryDraft, actor: str = SYSTEM_ACTOR) -> tuple[Memory, bool]:
+    stored = memory_create(tenant=tenant, draft=draft, actor=actor)
+    return stored.memory, stored.created
+
+
+def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft], actor: str = SYSTEM_ACTOR) -> list[UpsertResult]:
+    """All or nothing: every item is validated before anything is written. An item with
+    `dedupe` that duplicates a stored memory, or an earlier item of the batch (same text),
+    is answered with `duplicate_of` and not written."""
     if len(drafts) > MAX_BATCH:
         raise Unprocessable(f"A batch holds at most {MAX_BATCH} memories.", MemoryErrorCode.BATCH_ITEM_INVALID)
     now = timezone.now()
@@ -224,32 +299,73 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
             raise Unprocessable(
                 [{"index": index, "detail": exc.detail, "code": exc.code}], MemoryErrorCode.BATCH_ITEM_INVALID
             ) from exc
-    # PostgreSQL refuses one statement touching a row twice: the last item for a coordinate
-    # wins, as if the items had been stored one after another.
-    last_for_key: dict[tuple[str, str], int] = {}
-    for index, row in enumerate(rows):
-        if row["coord_key"] is not None:
-            last_for_key[(row["namespace"], row["coord_key"])] = index
-    unique_rows = [
-        row
-        for index, row in enumerate(rows)
-        if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
-    ]
-    # One lock order for every batch: two batches over the same coordinates in different
-    # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
-    unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
     with transaction.atomic():
-        stored = _upsert_rows(unique_rows)
-        memories = [result.memory for result in stored if result.memory is not None]
-        memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored], memories=memories)
+        duplicates, earlier = _batch_duplicates(tenant, rows, drafts)
+        kept = [row for index, row in enumerate(rows) if index not in duplicates and index not in earlier]
+        # PostgreSQL refuses one statement touching a row twice: the last item for a coordinate
+        # wins, as if the items had been stored one after another.
+        last_for_key: dict[tuple[str, str], int] = {}
+        for index, row in enumerate(kept):
+            if row["coord_key"] is not None:
+                last_for_key[(row["namespace"], row["coord_key"])] = index
+        unique_rows = [
+            row
+            for index, row in enumerate(kept)
+            if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
+        ]
+        # One lock order for every batch: two batches over the same coordinates in different
+        # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
+        unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
+        stored = _upsert_rows(unique_rows, actor=actor) if unique_rows else []
+        if stored:
+            memories = [result.memory for result in stored if result.memory is not None]
+            memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored], memories=memories)
+        found = _coords_of(tenant, set(duplicates.values()))
     by_key = {(row["namespace"], row["coord_key"]): result for row, result in zip(unique_rows, stored, strict=True)}
     by_id = {result.memory_id: result for result in stored}
-    ordered = []
-    for row in rows:
+    ordered: list[UpsertResult] = []
+    for index, row in enumerate(rows):
+        if index in duplicates:
+            duplicate = duplicates[index]
+            ordered.append(UpsertResult(duplicate, found.get(duplicate), created=False, duplicate_of=duplicate))
+            continue
+        if index in earlier:
+            first = ordered[earlier[index]]
+            ordered.append(UpsertResult(first.memory_id, first.coord, created=False, duplicate_of=first.memory_id))
+            continue
         result = by_key.get((row["namespace"], row["coord_key"])) if row["coord_key"] else by_id[row["id"]]
         assert result is not None
         ordered.append(result)
     return ordered
+
+
+def _batch_duplicates(
+    tenant: str, rows: list[dict[str, Any]], drafts: Sequence[MemoryDraft]
+) -> tuple[dict[int, uuid.UUID], dict[int, int]]:
+    """Items that duplicate a stored memory (index -> its id) and items that repeat the text of
+    an earlier item of the batch (index -> that item's index)."""
+    asking = [index for index, draft in enumerate(drafts) if draft.dedupe != "none"]
+    if not asking:
+        return {}, {}
+    answers = duplicates_claim(tenant=tenant, queries=[_dedupe_query(rows[i], drafts[i]) for i in asking])
+    duplicates = {index: answer for index, answer in zip(asking, answers, strict=True) if answer is not None}
+    first_of_text: dict[tuple[str, str], int] = {}
+    earlier: dict[int, int] = {}
+    for index, row in enumerate(rows):
+        text_key = (row["namespace"], row["text"])
+        if index in duplicates or not row["text"]:
+            continue
+        if text_key in first_of_text and drafts[index].dedupe != "none":
+            earlier[index] = first_of_text[text_key]
+        else:
+            first_of_text.setdefault(text_key, index)
+    return duplicates, earlier
+
+
+def _coords_of(tenant: str, ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    if not ids:
+        return {}
+    return dict(Memory.objects.filter(tenant=tenant, pk__in=ids).values_list("pk", "coord_key"))
 
 
 def memory_update(
@@ -260,6 +376,7 @@ def memory_update(
     metadata: dict[str, Any] | None = None,
     importance: float | None = None,
     memory_type: str | None = None,
+    actor: str = SYSTEM_ACTOR,
 ) -> Memory:
     with transaction.atomic():
         try:
@@ -267,6 +384,7 @@ def memory_update(
         except Memory.DoesNotExist:
             # Deleted between the caller's read and this lock: the same 404 as if it came later.
             raise NotFound(f"Memory {str(memory.pk)!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
+        before = memory_snapshot(memory)
         previous_payload = memory.payload
         if payload is not None:
             memory.payload = _validate_json_object(payload, what="payload")
@@ -288,15 +406,23 @@ def memory_update(
             memory.text = memory_text(payload=memory.payload, text=None)
         memory.vector_status = VectorStatus.PENDING
         memory.vector_error = ""
+        memory.version += 1
         # Every field the point's filter payload copies changes the point; post_save re-indexes
         # (auto_now set updated_at on this instance: nothing to read back after the commit,
         # when a racing DELETE may already have removed the row).
         memory.save()
+        memory_version_record(
+            memory=memory,
+            event=VersionEvent.UPDATED,
+            actor=actor,
+            changed=changed_fields(before, memory_snapshot(memory)),
+        )
     return memory
 
 
-def memory_delete(*, memory: Memory) -> bool:
-    """Delete `memory` and its links (post_delete removes the vector after commit).
+def memory_delete(*, memory: Memory, actor: str = SYSTEM_ACTOR, event: str = VersionEvent.DELETED) -> bool:
+    """Delete `memory` and its links (post_delete removes the vector after commit), recorded in
+    its history as `event` (deleted, expired or forgotten).
 
     False when it is gone already. Concurrent deletes of one memory queue on its row lock: the
     first deletes it, the others then find no row, so exactly one caller is told it deleted it.
@@ -305,6 +431,7 @@ def memory_delete(*, memory: Memory) -> bool:
         locked = Memory.objects.select_for_update().filter(pk=memory.pk).first()
         if locked is None:
             return False
+        memory_versions_record_removal(memories=[locked], event=event, actor=actor)
         locked.delete()
     return True
 

@@ -1,9 +1,17 @@
-"""Signals the memory services send; `vectors` listens. memories imports neither app.
+"""Signals the memory services send; `vectors` and `graph` listen. memories imports neither app.
 
 bulk upserts send no post_save, so the services announce them with `memories_upserted`
 (keyword arguments `ids`, and `memories`: the rows as stored, when the service has them). Single-row saves and deletes use Django's own post_save/post_delete.
+
+`memories_removing` is sent inside the transaction that removes memories (deleted, expired or
+forgotten), before the rows go, with `memories` (a list of Memory). A receiver may return a
+dict {memory_id: {name: JSON value}}: it is kept with the removal's version (`related`) and
+handed back by `memory_restored` (keyword arguments `memory` and `related`) when that memory
+is restored, inside the restore's transaction. The graph keeps a memory's links that way.
 """
 
 from django.dispatch import Signal
 
 memories_upserted = Signal()
+memories_removing = Signal()
+memory_restored = Signal()

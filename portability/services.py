@@ -1,8 +1,11 @@
-"""Export and import of memories and their links as JSON Lines.
+"""Export and import of memories, their links and their history as JSON Lines.
 
 One JSON object per line: a header, every memory (oldest first per tenant), every bare
 coordinate node (a coordinate that was linked before any memory was stored there: `"type":
-"node"`, no payload), then every link. Import is idempotent: a memory whose id or coordinate already exists, and a link whose
+"node"`, no payload), every link, then every version of the history (deleted memories'
+tombstones included), per memory oldest first. A version already present (same memory id and
+number) is kept as it is on import.
+Import is idempotent: a memory whose id or coordinate already exists, and a link whose
 (source, target, type) already exists, is left as it is, so re-importing changes nothing and an
 interrupted import can simply be run again. Imported memories are `pending` for the vector
 index: `manage.py reindex --dirty` embeds them.
@@ -22,13 +25,15 @@ from django.db import connection, transaction
 from graph.models import LINK_TYPE_RE, Link
 from memories.coordinates import parse_coordinate
 from memories.errors import InvalidInput
-from memories.models import Memory, MemoryType
+from memories.models import Memory, MemoryType, MemoryVersion, VersionEvent
 from memories.services import validate_name
 from memories.text import reject_json_constant
 from memories.values import moment_parse, number_representable, unrepresentable_number
 
 FORMAT = "soma-memories"
-VERSION = 1
+# 2 added `version` records and each memory's `version`; files of version 1 import as before.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 IMPORT_BATCH = 1000
 
 _MEMORY_FIELDS = (
@@ -43,9 +48,11 @@ _MEMORY_FIELDS = (
     "importance",
     "created_at",
     "updated_at",
+    "version",
 )
 _NODE_FIELDS = ("id", "tenant", "namespace", "coordinate", "created_at")
 _LINK_FIELDS = ("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at")
+_VERSION_FIELDS = ("memory_id", "tenant", "version", "event", "actor", "at", "changed", "snapshot", "related")
 
 
 @dataclass
@@ -56,6 +63,8 @@ class ImportSummary:
     nodes_skipped: int = 0
     links_created: int = 0
     links_skipped: int = 0
+    versions_created: int = 0
+    versions_skipped: int = 0
     lines: int = 0
 
 
@@ -67,7 +76,8 @@ class ImportFormatError(InvalidInput):
 def export_count(*, tenant: str | None = None) -> int:
     nodes = Memory.with_nodes.all() if tenant is None else Memory.with_nodes.for_tenant(tenant)
     links = Link.objects.all() if tenant is None else Link.objects.for_tenant(tenant)
-    return nodes.count() + links.count()
+    versions = MemoryVersion.objects.all() if tenant is None else MemoryVersion.objects.filter(tenant=tenant)
+    return nodes.count() + links.count() + versions.count()
 
 
 def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
@@ -99,6 +109,13 @@ def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iter
             "metadata": record["metadata"],
             "created_at": record["created_at"].isoformat(),
         }
+    versions = MemoryVersion.objects.all() if tenant is None else MemoryVersion.objects.filter(tenant=tenant)
+    ordered = versions.order_by("tenant", "memory_id", "version").values_list(*_VERSION_FIELDS)
+    for row in ordered.iterator(chunk_size):
+        record = dict(zip(_VERSION_FIELDS, row, strict=True))
+        record["memory_id"] = str(record["memory_id"])
+        record["at"] = record["at"].isoformat()
+        yield {"type": "version", **record}
 
 
 def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -109,10 +126,12 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
             record = json.loads(line, parse_constant=reject_json_constant)
         except (ValueError, RecursionError):
             raise ImportFormatError(number, "not a JSON object") from None
-        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "node", "link"}:
-            raise ImportFormatError(number, "expected an object whose type is header, memory, node or link")
-        if record["type"] == "header" and (record.get("format") != FORMAT or record.get("version") != VERSION):
-            raise ImportFormatError(number, f"not a {FORMAT} v{VERSION} export")
+        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "node", "link", "version"}:
+            raise ImportFormatError(number, "expected an object whose type is header, memory, node, link or version")
+        if record["type"] == "header" and (
+            record.get("format") != FORMAT or record.get("version") not in READABLE_VERSIONS
+        ):
+            raise ImportFormatError(number, f"not a {FORMAT} export of version 1 or 2")
         yield number, record
 
 
@@ -123,6 +142,7 @@ def records_import(
     summary = ImportSummary()
     memories: list[tuple[Any, ...]] = []
     links: list[tuple[Any, ...]] = []
+    versions: list[tuple[Any, ...]] = []
     links_started = False
     for number, record in records:
         summary.lines += 1
@@ -132,6 +152,10 @@ def records_import(
             memories.append(_memory_row(number, record) if record["type"] == "memory" else _node_row(number, record))
             if len(memories) >= IMPORT_BATCH:
                 _flush_memories(memories, summary, dry_run=dry_run)
+        elif record["type"] == "version":
+            versions.append(_version_row(number, record))
+            if len(versions) >= IMPORT_BATCH:
+                _flush_versions(versions, summary, dry_run=dry_run)
         else:
             if memories:  # links need their ends: memories before them in the file are stored first
                 _flush_memories(memories, summary, dry_run=dry_run)
@@ -147,6 +171,7 @@ def records_import(
                 _flush_links(links, summary, dry_run=dry_run)
     _flush_memories(memories, summary, dry_run=dry_run)
     _flush_links(links, summary, dry_run=dry_run)
+    _flush_versions(versions, summary, dry_run=dry_run)
     return summary
 
 
@@ -172,6 +197,7 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
             raise ImportFormatError(number, "text must be a string")
         created_at = _moment(number, record["created_at"])
         updated_at = _moment(number, record.get("updated_at", record["created_at"]))
+        version = _positive_int(record.get("version", 1))
     except ImportFormatError:
         raise
     except InvalidInput as exc:
@@ -182,7 +208,7 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         memory_id, tenant, namespace,
         list(coordinate.values) if coordinate else None, coordinate.key if coordinate else None,
         memory_type, json.dumps(payload), text, json.dumps(metadata), importance, created_at, updated_at,
-        "pending", False,
+        version, "pending", False,
     )  # fmt: skip
 
 
@@ -202,8 +228,35 @@ def _node_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         raise ImportFormatError(number, f"bad node record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     return (
         node_id, tenant, namespace, list(coordinate.values), coordinate.key,
-        MemoryType.EPISODIC, "{}", "", "{}", 0.0, created_at, created_at, "indexed", True,
+        MemoryType.EPISODIC, "{}", "", "{}", 0.0, created_at, created_at, 1, "indexed", True,
     )  # fmt: skip
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2_147_483_647:
+        raise ValueError("a version is a whole number from 1")
+    return value
+
+
+def _version_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    try:
+        memory_id = uuid.UUID(str(record["memory_id"]))
+        tenant = validate_name(record["tenant"], what="tenant")
+        version = _positive_int(record["version"])
+        event, actor = record["event"], record["actor"]
+        at = _moment(number, record["at"])
+        changed, snapshot, related = record.get("changed", []), record["snapshot"], record.get("related", {})
+    except InvalidInput as exc:
+        raise ImportFormatError(number, str(exc.detail)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportFormatError(number, f"bad version record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+    if event not in VersionEvent.values or not isinstance(actor, str) or not 0 < len(actor) <= 200:
+        raise ImportFormatError(number, "a version needs a known event and an actor of 1-200 characters")
+    if not isinstance(changed, list) or not all(isinstance(name, str) and len(name) <= 32 for name in changed):
+        raise ImportFormatError(number, "changed must be a list of field names")
+    if not isinstance(snapshot, dict) or not isinstance(snapshot.get("payload"), dict) or not isinstance(related, dict):
+        raise ImportFormatError(number, "snapshot must be a memory object and related an object")
+    return (memory_id, tenant, version, event, actor, at, changed, json.dumps(snapshot), json.dumps(related))
 
 
 def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
@@ -246,12 +299,20 @@ def _moment(number: int, value: Any) -> datetime:
 _MEMORY_SQL = """
 INSERT INTO memories_memory
     (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-     importance, created_at, updated_at, vector_status, bare_node, vector_model, vector_error)
+     importance, created_at, updated_at, version, vector_status, bare_node, vector_model, vector_error)
 VALUES {values}
 ON CONFLICT DO NOTHING
 RETURNING id
 """
-_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s, '', '')"
+_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, '', '')"
+
+_VERSION_SQL = """
+INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
+VALUES {values}
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+_VERSION_ROW = "(%s::uuid, %s, %s, %s, %s, %s::timestamptz, %s::varchar[], %s::jsonb, %s::jsonb)"
 
 # Links whose ends are absent (skipped or filtered out) are dropped rather than failing the batch.
 _LINK_SQL = """
@@ -302,4 +363,13 @@ def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run
     created = len(rows) if dry_run else _insert(_LINK_SQL, _LINK_ROW, rows)
     summary.links_created += created
     summary.links_skipped += len(rows) - created
+    rows.clear()
+
+
+def _flush_versions(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
+    if not rows:
+        return
+    created = len(rows) if dry_run else _insert(_VERSION_SQL, _VERSION_ROW, rows)
+    summary.versions_created += created
+    summary.versions_skipped += len(rows) - created
     rows.clear()

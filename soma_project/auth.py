@@ -22,10 +22,18 @@ class Principal:
     tenant: str
     is_master: bool
     key_id: str | None = None
+    key_name: str = ""
 
     @property
     def throttle_key(self) -> str:
         return f"key:{self.key_id}" if self.key_id else f"master:{self.tenant}"
+
+    @property
+    def actor(self) -> str:
+        """Who a change is recorded as in a memory's history."""
+        if self.is_master:
+            return "master"
+        return f"key:{self.key_name or self.key_id}"
 
 
 class BearerAuth(HttpBearer):
@@ -43,13 +51,19 @@ class BearerAuth(HttpBearer):
             raise Forbidden(
                 f"This API key acts only for its own tenant, not {requested!r}.", MemoryErrorCode.TENANT_FORBIDDEN
             )
-        return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id)
+        return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id, key_name=api_key.name)
 
 
 def request_tenant(request: HttpRequest) -> str:
     principal = request.auth  # type: ignore[attr-defined]
     assert isinstance(principal, Principal)
     return principal.tenant
+
+
+def request_actor(request: HttpRequest) -> str:
+    principal = request.auth  # type: ignore[attr-defined]
+    assert isinstance(principal, Principal)
+    return principal.actor
 
 
 def optional_principal(request: HttpRequest) -> Principal | None:

@@ -302,6 +302,14 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = True
 AXES_RESET_ON_SUCCESS = False
 AXES_SENSITIVE_PARAMETERS = ["username", "ip_address", "csrfmiddlewaretoken"]
 
+# --- History: every change of a memory is a version (memories.history_services).
+SOMA_HISTORY = env.bool("SOMA_HISTORY", default=True)
+SOMA_HISTORY_RETENTION_DAYS = env.int("SOMA_HISTORY_RETENTION_DAYS", default=30)
+if SOMA_HISTORY_RETENTION_DAYS < 1:
+    raise ImproperlyConfigured("SOMA_HISTORY_RETENTION_DAYS must be at least 1")
+# How often the embedded server's sweeper prunes the history (prune_history in server mode).
+SOMA_HISTORY_PRUNE_INTERVAL = env.int("SOMA_HISTORY_PRUNE_INTERVAL", default=3600)
+
 # --- Security headers (the API and the admin).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -18,6 +18,7 @@ from django.contrib.postgres.search import SearchQueryField, SearchRank
 from django.db.models import BooleanField, F, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
+from memories.dedupe import DedupeQuery
 from memories.errors import InvalidInput, MemoryErrorCode
 from memories.filters import FilterCondition, conditions_to_q
 from memories.models import SEARCH_CONFIG, Memory
@@ -223,3 +224,25 @@ def memory_similar(*, memory: Memory, limit: int = 10) -> list[tuple[Memory, flo
     ranked = store.search(vector, tenant=memory.tenant, namespace=memory.namespace, limit=limit + 1)
     ranked = [(memory_id, score) for memory_id, score in ranked if memory_id != str(memory.pk)][:limit]
     return ranked_memories(tenant=memory.tenant, ranked=ranked)
+
+
+def memory_duplicates_semantic(tenant: str, queries: Sequence[DedupeQuery]) -> list[uuid.UUID | None]:
+    """For dedupe="semantic" (memories.dedupe): per query, the tenant's nearest memory in its
+    namespace when its cosine reaches the query's threshold. One embedding call for all. With
+    the store or the embedder down the write goes on without the check (logged)."""
+    try:
+        store = vector_store_ready()
+        vectors, _ = texts_embed(texts=[query.text for query in queries])
+        nearest = [
+            store.search(vector.tolist(), tenant=tenant, namespace=query.namespace, limit=1)
+            for query, vector in zip(queries, vectors, strict=True)
+        ]
+    except (VectorStoreError, EmbeddingError) as exc:
+        logger.warning("semantic dedupe skipped, the memories are stored: %s", exc)
+        return [None] * len(queries)
+    candidates = [
+        uuid.UUID(ranked[0][0]) if ranked and ranked[0][1] >= query.threshold else None
+        for query, ranked in zip(queries, nearest, strict=True)
+    ]
+    live = memories_by_ids(tenant=tenant, ids=[c for c in candidates if c is not None]) if any(candidates) else {}
+    return [c if c is not None and c in live else None for c in candidates]

@@ -117,6 +117,7 @@ def test_create_returns_the_memory_object(api):
         "created_at",
         "updated_at",
         "vector_status",
+        "version",
     }
 
 

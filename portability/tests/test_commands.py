@@ -13,8 +13,8 @@ from graph.models import Link
 from graph.selectors import MemoryRef
 from graph.services import link_upsert
 from memories.coordinates import parse_coordinate
-from memories.models import Memory
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.models import Memory, MemoryVersion
+from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update
 
 pytestmark = pytest.mark.django_db
 
@@ -31,16 +31,19 @@ _MEMORY_COLUMNS = (
     "importance",
     "created_at",
     "updated_at",
+    "version",
 )
+_VERSION_COLUMNS = ("memory_id", "tenant", "version", "event", "actor", "at", "changed", "snapshot", "related")
 
 
-def _snapshot() -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _snapshot() -> tuple[list[tuple[Any, ...]], ...]:
     memories = sorted(Memory.objects.values_list(*_MEMORY_COLUMNS), key=lambda row: str(row[0]))
     links = sorted(
         Link.objects.values_list("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at"),
         key=lambda row: (str(row[1]), str(row[2]), row[3]),
     )
-    return memories, links
+    versions = sorted(MemoryVersion.objects.values_list(*_VERSION_COLUMNS), key=lambda row: (str(row[0]), row[2]))
+    return memories, links, versions
 
 
 @pytest.fixture
@@ -66,6 +69,11 @@ def store() -> dict[str, list[Any]]:
         ]
         results[tenant] = memory_batch_upsert(tenant=tenant, drafts=drafts)
         ids = [result.memory_id for result in results[tenant]]
+        # a history beyond "created": an update, and a deleted memory whose tombstone travels too
+        memory_update(memory=Memory.objects.get(pk=ids[0]), importance=0.5)
+        if tenant == "acme":
+            gone = memory_batch_upsert(tenant=tenant, drafts=[MemoryDraft(payload={"content": "gone"})])
+            memory_delete(memory=Memory.objects.get(pk=gone[0].memory_id))
         for i in range(10):
             Link.objects.create(tenant=tenant, source_id=ids[i], target_id=ids[i + 1], link_type="next", strength=i / 3)
             Link.objects.create(
@@ -93,15 +101,18 @@ def test_round_trip_recreates_the_store_exactly(store: dict[str, list[Any]], tmp
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [record["type"] for record in lines].count("memory") == 80
     assert [record["type"] for record in lines].count("link") == 40
-    assert lines[0]["type"] == "header" and lines[-1]["type"] == "link"
+    assert [record["type"] for record in lines].count("version") == 84
+    assert lines[0]["type"] == "header" and lines[-1]["type"] == "version"
 
     # When the database is emptied and the file imported
     Memory.objects.all().delete()
+    MemoryVersion.objects.all().delete()
     assert Link.objects.count() == 0
     message = _import(path)
 
-    # Then every memory and link is back exactly, and the memories await the vector index
+    # Then every memory, link and version is back exactly, and the memories await the vector index
     assert "Imported 80 memories (0 already present) and 40 links" in message
+    assert "and 84 versions of their history (0 already present)" in message
     assert _snapshot() == before
     assert set(Memory.objects.values_list("vector_status", flat=True)) == {"pending"}
 
@@ -134,7 +145,7 @@ def test_a_memory_present_by_coordinate_is_kept(store: dict[str, list[Any]], tmp
 def test_tenant_filter_exports_and_imports_one_tenant(store: dict[str, list[Any]], tmp_path: Path) -> None:
     path = _export(tmp_path, "--tenant", "globex")
     records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
-    assert {record["tenant"] for record in records} == {"globex"} and len(records) == 60
+    assert {record["tenant"] for record in records} == {"globex"} and len(records) == 101
 
     everything = _export(tmp_path)
     Memory.objects.all().delete()
@@ -187,7 +198,7 @@ _MEMORY_LINE = (
             '"target": "7d4f3c8e-0000-4000-8000-000000000000", "created_at": "2025-01-01T00:00:00+00:00"}',
             "line 2: a link needs two different ends",
         ),
-        ('{"type": "header", "format": "other", "version": 1}', "line 2: not a soma-memories v1 export"),
+        ('{"type": "header", "format": "other", "version": 1}', "line 2: not a soma-memories export of version 1 or 2"),
         # The API's input rules (memories.values) hold for imports too
         (
             _MEMORY_LINE.format(payload="{}", importance="0", created='"2025-02-30T00:00:00+00:00"'),

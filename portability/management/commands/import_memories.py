@@ -44,7 +44,8 @@ class Command(BaseCommand):
         self.stderr.write(
             self.style.SUCCESS(
                 f"{verb} {summary.memories_created} memories ({summary.memories_skipped} already present){nodes} and "
-                f"{summary.links_created} links ({summary.links_skipped} present or without both ends)."
+                f"{summary.links_created} links ({summary.links_skipped} present or without both ends) and "
+                f"{summary.versions_created} versions of their history ({summary.versions_skipped} already present)."
                 + ("" if options["dry_run"] else " Run `manage.py reindex --dirty` to embed them.")
             )
         )
