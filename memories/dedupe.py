@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.db.models.functions import MD5
 
 from memories.errors import InvalidInput
@@ -70,24 +70,30 @@ def duplicates_claim(*, tenant: str, queries: Sequence[DedupeQuery]) -> list[uui
         cursor.execute(
             "SELECT pg_advisory_xact_lock(hashtextextended(k, 23)) FROM unnest(%s::text[]) AS k ORDER BY k", [keys]
         )
-    found = _exact(tenant=tenant, queries=wanted)
-    semantic = [q for q in wanted if q.mode == "semantic" and found.get((q.namespace, q.text)) is None]
+    exact = _exact(tenant=tenant, queries=wanted)
+    answers: list[uuid.UUID | None] = [
+        exact.get((q.namespace, q.text)) if q.mode != "none" and q.text else None for q in queries
+    ]
+    semantic = [i for i, q in enumerate(queries) if q.mode == "semantic" and q.text and answers[i] is None]
     if semantic and _semantic_finders:
-        for query, memory_id in zip(semantic, _semantic_finders[0](tenant, semantic), strict=True):
-            if memory_id is not None:
-                found[(query.namespace, query.text)] = memory_id
-    return [found.get((q.namespace, q.text)) if q.mode != "none" and q.text else None for q in queries]
+        found = _semantic_finders[0](tenant, [queries[i] for i in semantic])
+        for index, memory_id in zip(semantic, found, strict=True):
+            answers[index] = memory_id
+    return answers
 
 
-def _exact(*, tenant: str, queries: Sequence[DedupeQuery]) -> dict[tuple[str, str], uuid.UUID]:
-    """The oldest memory of each (namespace, text), in one query on the text-hash index."""
+def same_text_queryset(*, tenant: str, queries: Sequence[DedupeQuery]) -> QuerySet[Memory]:
+    """Memories of the queries' texts, found by the `memory_text_hash` index (one query)."""
     condition = Q()
     for namespace, digest in {(q.namespace, _digest(q.text)) for q in queries}:
         condition |= Q(namespace=namespace, text_md5=digest)
+    return Memory.objects.filter(tenant=tenant).annotate(text_md5=MD5("text")).filter(condition)
+
+
+def _exact(*, tenant: str, queries: Sequence[DedupeQuery]) -> dict[tuple[str, str], uuid.UUID]:
+    """The oldest memory of each (namespace, text); the text itself is compared too."""
     rows = (
-        Memory.objects.filter(tenant=tenant)
-        .annotate(text_md5=MD5("text"))
-        .filter(condition)
+        same_text_queryset(tenant=tenant, queries=queries)
         .order_by("created_at", "id")
         .values_list("namespace", "text", "id")
     )

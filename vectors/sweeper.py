@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Self
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
+from memories.history_services import history_prune
 from vectors.services import IndexSummary, MaintenanceBusy, maintenance_lock, memories_reindex
 
 logger = logging.getLogger("soma.vectors")
@@ -57,13 +60,21 @@ class Periodic:
 
 
 class Sweeper(Periodic):
+    """Also prunes the memories' history every SOMA_HISTORY_PRUNE_INTERVAL seconds (what
+    `manage.py prune_history`, the Helm CronJob, does in server mode)."""
+
     name = "soma-vector-sweeper"
+
+    def __init__(self, *, interval: float) -> None:
+        super().__init__(interval=interval)
+        self._pruned_at: float | None = None
 
     def tick(self) -> None:
         try:
             summary = sweep_once()
             if summary is not None and (summary.indexed or summary.failed):
                 logger.info("vector sweep: %d indexed, %d failed", summary.indexed, summary.failed)
+            self.prune_history()
         except Exception:
             # The database may be down for a while: log, and try at the next interval.
             logger.exception("vector sweep failed")
@@ -71,6 +82,21 @@ class Sweeper(Periodic):
             # This thread's own connection: never keep one open across a long wait.
             close_old_connections()
             connection.close()
+
+    def prune_history(self) -> None:
+        every = settings.SOMA_HISTORY_PRUNE_INTERVAL
+        now = time.monotonic()
+        if every <= 0 or (self._pruned_at is not None and now - self._pruned_at < every):
+            return
+        self._pruned_at = now
+        pruned = history_prune()
+        if pruned.versions or pruned.idempotency_keys:
+            logger.info(
+                "history prune: %d versions (%d deleted memories), %d idempotency keys",
+                pruned.versions,
+                pruned.tombstones,
+                pruned.idempotency_keys,
+            )
 
 
 def sweeper_start(*, interval: float, now: bool = False) -> Sweeper | None:

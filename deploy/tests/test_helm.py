@@ -313,9 +313,11 @@ def test_existing_secret_replaces_the_chart_secret(production_objects, productio
         for obj in of_kind(production_objects, kind):
             for container in obj["spec"]["template"]["spec"]["containers"]:
                 assert {name for name, _ in secret_refs(container).values()} <= {existing}
-    cronjob = one(production_objects, "CronJob")
-    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert {name for name, _ in secret_refs(container).values()} == {existing}
+    cronjobs = of_kind(production_objects, "CronJob")
+    assert len(cronjobs) == 2  # reindex, prune_history
+    for cronjob in cronjobs:
+        container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+        assert {name for name, _ in secret_refs(container).values()} == {existing}
 
 
 def test_external_redis_url_goes_to_the_secret():
@@ -511,3 +513,13 @@ def test_notes_explain_how_to_reach_the_api():
     text = notes()
     assert f"svc/{FULLNAME} 9595:9595" in text
     assert "SOMA_API_TOKEN" in text
+
+
+def test_prune_history_cronjob(objects):
+    cronjob = one(objects, "CronJob", f"{FULLNAME}-prune-history")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "manage.py", "prune_history"]
+    assert len(cronjob["spec"]["schedule"].split()) == 5
+    names = [c["metadata"]["name"] for c in of_kind(render({"pruneHistory": {"enabled": False}}), "CronJob")]
+    assert names == [f"{FULLNAME}-reindex"]

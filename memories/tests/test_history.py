@@ -305,3 +305,19 @@ def test_the_create_path_costs_no_query_for_its_history(api, settings, django_as
     with django_assert_num_queries(4):
         api.post("/memories", {"payload": {"content": "not kept"}})
     assert "memories_memoryversion" in with_history.captured_queries[1]["sql"]
+
+
+def test_the_embedded_sweeper_prunes_the_history_once_per_interval(api, settings):
+    from vectors.sweeper import Sweeper
+
+    memory_id = api.post("/memories", {"payload": {"content": "v1"}}).json()["memory"]["id"]
+    api.patch(f"/memories/{memory_id}", {"payload": {"content": "v2"}})
+    old = timezone.now() - timedelta(days=settings.SOMA_HISTORY_RETENTION_DAYS + 1)
+    MemoryVersion.objects.update(at=old)
+    sweeper = Sweeper(interval=60)
+
+    sweeper.prune_history()
+    assert list(MemoryVersion.objects.values_list("version", flat=True)) == [2]
+    IdempotencyKey.objects.create(tenant="default", key="k", request_hash="h", created_at=old)
+    sweeper.prune_history()  # within the interval: nothing runs
+    assert IdempotencyKey.objects.count() == 1

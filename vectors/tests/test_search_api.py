@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 MEMORY_FIELDS = {
     "id", "coord", "coordinate", "namespace", "memory_type", "payload", "text", "metadata", "importance",
-    "created_at", "updated_at", "vector_status", "score", "via",
+    "created_at", "updated_at", "vector_status", "version", "score", "via",
 }  # fmt: skip
 
 
