@@ -232,8 +232,9 @@ def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult
     return results
 
 
-# Every stored column but the generated search_document (left deferred on the built instances).
-_MEMORY_COLUMNS = [
+# Every stored column but the generated search_document (left deferred on the built instances),
+# in the model's field order: Model.from_db reads the values in that order.
+_MEMORY_COLUMNS_UNORDERED = [
     "id",
     "tenant",
     "namespace",
@@ -253,6 +254,7 @@ _MEMORY_COLUMNS = [
     "bare_node",
     "version",
 ]
+_MEMORY_COLUMNS = [f.attname for f in Memory._meta.concrete_fields if f.attname in _MEMORY_COLUMNS_UNORDERED]
 
 
 def _dedupe_query(row: dict[str, Any], draft: MemoryDraft) -> DedupeQuery:

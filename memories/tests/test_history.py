@@ -273,7 +273,7 @@ def test_prune_history_command_dry_run_and_progress(api, settings, capsys):
         ("patch", "/memories/7,7", {"payload": []}),
         ("post", "/memories/batch", {"memories": [{"payload": {"content": "ok"}}, {"payload": "no"}]}),
         ("post", "/memories", {"coord": "1,nan", "payload": {"content": "x"}}),
-        ("delete", "/memories/8,8", None),
+        ("delete", "/memories/not-a-ref", None),
     ],
 )
 def test_a_refused_request_writes_no_version(api, method, path, body):
@@ -299,10 +299,10 @@ def test_history_can_be_switched_off(api, settings):
 
 def test_the_create_path_costs_no_query_for_its_history(api, settings, django_assert_num_queries):
     api.post("/memories", {"payload": {"content": "warm up"}})
-    with django_assert_num_queries(4) as with_history:  # savepoint, upsert + version, release, load
+    with django_assert_num_queries(3) as with_history:  # savepoint, upsert + its version, release
         api.post("/memories", {"payload": {"content": "kept"}})
     settings.SOMA_HISTORY = False
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(3):
         api.post("/memories", {"payload": {"content": "not kept"}})
     assert "memories_memoryversion" in with_history.captured_queries[1]["sql"]
 
@@ -321,3 +321,10 @@ def test_the_embedded_sweeper_prunes_the_history_once_per_interval(api, settings
     IdempotencyKey.objects.create(tenant="default", key="k", request_hash="h", created_at=old)
     sweeper.prune_history()  # within the interval: nothing runs
     assert IdempotencyKey.objects.count() == 1
+
+
+def test_deleting_an_absent_memory_records_nothing(api):
+    before = state()
+    response = api.delete("/memories/8,8")
+    assert (response.status_code, response.json()["deleted"]) == (200, False)
+    assert state() == before

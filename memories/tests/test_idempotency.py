@@ -38,8 +38,8 @@ def test_a_retry_gets_the_first_answer_and_stores_nothing(api):
         headers={"Idempotency-Key": "k-1"},
     )
 
-    assert first.status_code == 201
-    assert (again.status_code, again.json()) == (201, first.json())
+    assert (first.status_code, first.json()["created"]) == (200, True)
+    assert (again.status_code, again.json()) == (200, first.json())
     assert state() == before
     assert Memory.objects.count() == 1 and MemoryVersion.objects.count() == 1
 
@@ -66,7 +66,7 @@ def test_keys_are_per_tenant(api_for):
     mine = post(alice, "/memories", {"payload": {"content": "a"}}, "shared")
     theirs = post(bob, "/memories", {"payload": {"content": "b"}}, "shared")
 
-    assert (mine.status_code, theirs.status_code) == (201, 201)
+    assert (mine.status_code, theirs.status_code) == (200, 200)
     assert sorted(Memory.objects.values_list("tenant", flat=True)) == ["alice", "bob"]
 
 
@@ -105,7 +105,7 @@ def test_a_key_is_free_again_after_24_hours(api):
 
     response = post(api, "/memories", {"payload": {"content": "today"}}, "day")
 
-    assert response.status_code == 201
+    assert response.status_code == 200
     assert Memory.objects.count() == 2
 
 
@@ -135,6 +135,6 @@ def test_twenty_concurrent_retries_create_one_memory():
     assert len(answers) == 20
     assert Memory.objects.count() == 1
     assert MemoryVersion.objects.count() == 1
-    assert {status for status, _ in answers} == {201}
+    assert {status for status, _ in answers} == {200}
     assert all(body == answers[0][1] for _, body in answers)
     assert answers[0][1]["memory"]["id"] == str(Memory.objects.get().pk)

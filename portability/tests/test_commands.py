@@ -251,7 +251,7 @@ def test_coordinate_nodes_and_their_links_round_trip(tmp_path: Path) -> None:
     before = _snapshot()
     path = _export(tmp_path)
     types = [json.loads(line)["type"] for line in path.read_text().splitlines()]
-    assert types == ["header", "memory", "node", "node", "link", "link", "link"]
+    assert types == ["header", "memory", "node", "node", "link", "link", "link", "version"]
 
     # When the database is emptied and the file imported
     Memory.with_nodes.all().delete()
