@@ -104,6 +104,11 @@ class MemoryIncomingLinkInline(_JoinedEndInline, IncomingLinkInline):
     readonly_fields = [*IncomingLinkInline.readonly_fields, "end_memory"]
 
 
+def _actor(request: HttpRequest) -> str:
+    """Who a curator's change is recorded as in the memory's history."""
+    return f"admin:{request.user.get_username()}"
+
+
 def _like_pattern(term: str) -> str:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -229,6 +234,7 @@ class MemoryAdmin(admin.ModelAdmin):
                 text=data["text"] if "text" in changed else None,
                 importance=data["importance"] if "importance" in changed else None,
                 memory_type=data["memory_type"] if "memory_type" in changed else None,
+                actor=_actor(request),
             )
         else:
             draft = MemoryDraft(
@@ -241,7 +247,7 @@ class MemoryAdmin(admin.ModelAdmin):
                 metadata=data["metadata"],
                 importance=data["importance"],
             )
-            stored, created = memory_upsert(tenant=data["tenant"], draft=draft)
+            stored, created = memory_upsert(tenant=data["tenant"], draft=draft, actor=_actor(request))
             if not created:
                 messages.info(
                     request, f"Coordinate {stored.coord_key} existed in the namespace: that memory was replaced."
@@ -260,13 +266,13 @@ class MemoryAdmin(admin.ModelAdmin):
             link_save(link=link)
 
     def delete_model(self, request: HttpRequest, obj: Memory) -> None:
-        memory_delete(memory=obj)
+        memory_delete(memory=obj, actor=_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Memory]) -> None:
         # One by one through the service: each delete sends post_delete, which removes the vector.
         with transaction.atomic():
             for memory in queryset.defer(None):
-                memory_delete(memory=memory)
+                memory_delete(memory=memory, actor=_actor(request))
 
     def render_change_form(
         self,

@@ -65,8 +65,8 @@ class Sweeper(Periodic):
 
     name = "soma-vector-sweeper"
 
-    def __init__(self, *, interval: float) -> None:
-        super().__init__(interval=interval)
+    def __init__(self, *, interval: float, first: float | None = None) -> None:
+        super().__init__(interval=interval, first=first)
         self._pruned_at: float | None = None
 
     def tick(self) -> None:

@@ -225,3 +225,25 @@ def test_change_page_renders_and_saves_with_the_vector_store_down(
     response = curator_client.post(change_url(memory), change_form(memory, payload='{"content": "still saved"}'))
     assert response.status_code == 302
     assert Memory.objects.get(pk=memory.pk).text == "still saved"
+
+
+def test_a_curators_edit_and_delete_are_recorded_as_the_admin_user(curator_client: Client, make_memory: Any) -> None:
+    from django.urls import reverse
+
+    from memories.models import MemoryVersion
+
+    memory = make_memory({"content": "old words"})
+
+    curator_client.post(change_url(memory), change_form(memory, payload='{"content": "new words"}'))
+    curator_client.post(reverse("admin:memories_memory_delete", args=[memory.pk]), {"post": "yes"})
+
+    assert list(
+        MemoryVersion.objects.filter(memory_id=memory.pk).order_by("version").values_list("event", "actor", "changed")
+    )[1:] == [
+        ("updated", "admin:curator", ["payload", "text"]),
+        (
+            "deleted",
+            "admin:curator",
+            ["coord", "namespace", "memory_type", "payload", "text", "metadata", "importance"],
+        ),
+    ]
