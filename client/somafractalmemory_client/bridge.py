@@ -76,6 +76,9 @@ async def relay(url: str, headers: dict[str, str]) -> None:
         http,
         stdio_server() as (from_host, to_host),
         streamable_http_client(url, http_client=http, terminate_on_close=False) as (from_server, to_server),
+        # Closing the two write ends lets each transport's writer finish when we are done.
+        to_host,
+        to_server,
         anyio.create_task_group() as tasks,
     ):
 

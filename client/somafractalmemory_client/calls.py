@@ -192,7 +192,7 @@ def _as_uuid(value: Ref) -> uuid.UUID | None:
 def end(side: str, value: Ref) -> dict[str, Any]:
     """`from_id`/`from_coord` (or `to_*`, ...) for one end of a link or path."""
     memory_id = _as_uuid(value)
-    if memory_id is not None:
+    if memory_id is not None or isinstance(value, uuid.UUID):
         return {f"{side}_id": str(memory_id)}
     return {f"{side}_coord": value if isinstance(value, str) else [float(item) for item in value]}
 
@@ -255,7 +255,9 @@ def history(ref: Ref, *, limit: int | None = None, cursor: str | None = None) ->
 
 def restore(memory_id: uuid.UUID | str, *, version: int | None = None) -> Call[Restored]:
     body = {} if version is None else {"version": version}
-    return Call("POST", f"/memories/{ref_path(memory_id)}/restore", Restored.model_validate, body=body, idempotent=False)
+    return Call(
+        "POST", f"/memories/{ref_path(memory_id)}/restore", Restored.model_validate, body=body, idempotent=False
+    )
 
 
 def forget(*, dry_run: bool = True, **options: Unpack[ForgetOptions]) -> Call[ForgetResult]:

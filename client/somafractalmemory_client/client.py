@@ -227,9 +227,7 @@ class SomaClient:
         namespace: str | None = None,
     ) -> LinkSaved:
         return self.send(
-            calls.link(
-                source, target, link_type=link_type, strength=strength, metadata=metadata, namespace=namespace
-            )
+            calls.link(source, target, link_type=link_type, strength=strength, metadata=metadata, namespace=namespace)
         )
 
     def unlink(
@@ -248,9 +246,7 @@ class SomaClient:
         cursor: str | None = None,
     ) -> LinkPage:
         return self.send(
-            calls.links(
-                ref, direction=direction, link_type=link_type, namespace=namespace, limit=limit, cursor=cursor
-            )
+            calls.links(ref, direction=direction, link_type=link_type, namespace=namespace, limit=limit, cursor=cursor)
         )
 
     def neighbors(
@@ -370,9 +366,7 @@ class AsyncSomaClient:
     ) -> Memory:
         return await self.send(calls.get_memory(ref, namespace=namespace, include_expired=include_expired))
 
-    async def update_memory(
-        self, ref: Ref, *, namespace: str | None = None, **changes: Unpack[PatchOptions]
-    ) -> Memory:
+    async def update_memory(self, ref: Ref, *, namespace: str | None = None, **changes: Unpack[PatchOptions]) -> Memory:
         return await self.send(calls.update_memory(ref, namespace=namespace, **changes))
 
     async def delete_memory(self, ref: Ref, *, namespace: str | None = None) -> MemoryDeleted:
@@ -415,9 +409,7 @@ class AsyncSomaClient:
         namespace: str | None = None,
     ) -> LinkSaved:
         return await self.send(
-            calls.link(
-                source, target, link_type=link_type, strength=strength, metadata=metadata, namespace=namespace
-            )
+            calls.link(source, target, link_type=link_type, strength=strength, metadata=metadata, namespace=namespace)
         )
 
     async def unlink(
@@ -436,9 +428,7 @@ class AsyncSomaClient:
         cursor: str | None = None,
     ) -> LinkPage:
         return await self.send(
-            calls.links(
-                ref, direction=direction, link_type=link_type, namespace=namespace, limit=limit, cursor=cursor
-            )
+            calls.links(ref, direction=direction, link_type=link_type, namespace=namespace, limit=limit, cursor=cursor)
         )
 
     async def neighbors(

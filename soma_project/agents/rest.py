@@ -101,7 +101,7 @@ def rest_call(
         started["status"] = int(status.split(" ", 1)[0])
         started["headers"] = {name.lower(): value for name, value in response_headers}
 
-    response = _django()(environ, start_response)
+    response = _django()(environ, start_response)  # type: ignore[arg-type]  # it never writes
     try:
         content = b"".join(response)
     finally:

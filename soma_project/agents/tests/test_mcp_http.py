@@ -264,7 +264,9 @@ def test_the_master_token_acts_for_the_tenant_it_names(mcp_server: LiveServer) -
 
     added, missing = anyio.run(scenario)
 
-    rows = query(mcp_server.env["DATABASE_URL"], "SELECT tenant FROM memories_memory WHERE id = %s", (added["memory"]["id"],))
+    rows = query(
+        mcp_server.env["DATABASE_URL"], "SELECT tenant FROM memories_memory WHERE id = %s", (added["memory"]["id"],)
+    )
     assert rows == [("named",)]
     assert missing["code"] == "memory_not_found"
 
