@@ -33,7 +33,7 @@ from memories.errors import ServiceError
 from soma_project.agents import MCP_PATH
 from soma_project.agents.tools import build_tools
 from soma_project.auth import TENANT_HEADER, bearer_token, principal_authenticate
-from soma_project.errors import ErrorCode, error_body
+from soma_project.errors import ErrorCode, _code_for_status, error_body
 
 logger = logging.getLogger("soma.mcp")
 
@@ -97,17 +97,52 @@ class McpApp:
             yield
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            # Stateless: no server-to-client stream to GET and no session to DELETE. The
+            # protocol allows a 405 for both.
+            await _respond(send, 405, error_body("/mcp takes POST only.", ErrorCode.METHOD_NOT_ALLOWED), allow=True)
+            return
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         refusal = await anyio.to_thread.run_sync(_refusal, headers)
         if refusal is not None:
-            status, body = refusal
-            response_headers = [(b"content-type", b"application/json")]
-            if status == 401:
-                response_headers.append((b"www-authenticate", b'Bearer realm="soma"'))
-            await send({"type": "http.response.start", "status": status, "headers": response_headers})
-            await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+            await _respond(send, *refusal)
             return
-        await self.sessions.handle_request(scope, receive, send)
+        await self.sessions.handle_request(scope, receive, _json_errors(send))
+
+
+async def _respond(send: Any, status: int, body: dict[str, Any], *, allow: bool = False) -> None:
+    headers = [(b"content-type", b"application/json")]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="soma"'))
+    if allow:
+        headers.append((b"allow", b"POST"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def _json_errors(send: Any) -> Any:
+    """The SDK answers a few transport errors (a wrong Content-Type, an oversized body) in plain
+    text: give those the API's error shape, as every other refusal has."""
+    refused: dict[str, Any] = {}
+
+    async def wrapped(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            content_type = dict(message.get("headers", [])).get(b"content-type", b"")
+            if not content_type.startswith(b"application/json"):
+                refused.update(status=message["status"], body=b"")
+                return
+        if refused and message["type"] == "http.response.body":
+            refused["body"] += message.get("body", b"")
+            if not message.get("more_body"):
+                detail = refused["body"].decode(errors="replace").strip() or "Refused."
+                await _respond(send, refused["status"], error_body(detail, _code_for_status(refused["status"])))
+            return
+        await send(message)
+
+    return wrapped
+
+
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"})
 
 
 class McpWsgi:
@@ -133,7 +168,12 @@ class McpWsgi:
         self._wsgi = ASGIMiddleware(app, loop=self.loop)  # type: ignore[arg-type]
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        return self._wsgi(environ, start_response)  # type: ignore[arg-type]
+        def without_hop_by_hop(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            # PEP 3333 forbids them to an application (waitress raises); the server sets its own.
+            kept = [(name, value) for name, value in headers if name.lower() not in _HOP_BY_HOP]
+            return start_response(status, kept, exc_info)
+
+        return self._wsgi(environ, without_hop_by_hop)  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)

@@ -290,3 +290,29 @@ def test_gunicorn_uvicorn_workers_serve_mcp_too(start_server: Any) -> None:
     unauthorized = httpx.post(f"{server.url}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
     assert unauthorized.status_code == 401
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+
+
+def test_transport_refusals_have_the_api_error_shape(mcp_server: LiveServer) -> None:
+    auth = {"Authorization": f"Bearer {MASTER_TOKEN}", "Accept": "application/json, text/event-stream"}
+    add = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "add_memory", "arguments": {"payload": {"content": "refused"}}},
+    }
+    before = _count(mcp_server)
+
+    stream = httpx.get(f"{mcp_server.url}/mcp", headers={**auth, "Accept": "text/event-stream"})
+    foreign = httpx.post(f"{mcp_server.url}/mcp", json=add, headers={**auth, "Host": "evil.example"})
+    text = httpx.post(f"{mcp_server.url}/mcp", content=b"{}", headers={**auth, "Content-Type": "text/plain"})
+    large = httpx.post(
+        f"{mcp_server.url}/mcp",
+        content=b'{"padding": "' + b"x" * 1_100_000 + b'"}',
+        headers={**auth, "Content-Type": "application/json"},
+    )
+
+    assert (stream.status_code, stream.json()["code"], stream.headers["Allow"]) == (405, "method_not_allowed", "POST")
+    assert (foreign.status_code, foreign.json()["code"]) == (400, "bad_request")
+    assert (text.status_code, text.json()["code"]) == (400, "bad_request")
+    assert (large.status_code, large.json()["code"]) == (413, "payload_too_large")
+    assert _count(mcp_server) == before
