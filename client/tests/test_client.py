@@ -40,6 +40,7 @@ def test_memory_endpoints(soma_live: LiveServer) -> None:
         page = soma.list_memories(filters={"user_id": "u3"}, limit=2)
         every = list(soma.iter_memories(filters={"user_id": "u3"}, limit=2))
         deleted = soma.delete_memory("1,2,3")
+        deleted_again = soma.delete_memory("1,2,3")
 
     assert isinstance(created, models.MemoryCreated) and isinstance(created.memory, models.Memory)
     assert created.memory.coord == "1.0,2.0,3.0" and created.memory.coordinate == [1.0, 2.0, 3.0]
@@ -52,6 +53,7 @@ def test_memory_endpoints(soma_live: LiveServer) -> None:
     assert len(page.items) == 2 and page.next_cursor is not None
     assert {memory.id for memory in every} == {item.id for item in batch.memories}
     assert deleted.deleted is True and deleted.id == created.memory.id
+    assert deleted_again.deleted is False  # idempotent: what is not there is "not deleted", not an error
     assert _count(soma_live, "mem") == 3
 
 

@@ -89,6 +89,7 @@ def test_add_search_get_update_delete_round_trip(mcp_server: LiveServer, mode: s
             )
             seen["deleted"] = answer_of(await client.call_tool("delete_memory", {"ref": memory_id}))
             seen["gone"] = error_of(await client.call_tool("get_memory", {"ref": memory_id}))
+            seen["deleted_again"] = answer_of(await client.call_tool("delete_memory", {"ref": memory_id}))
         return seen
 
     seen = anyio.run(scenario)
@@ -103,6 +104,7 @@ def test_add_search_get_update_delete_round_trip(mcp_server: LiveServer, mode: s
     assert seen["updated"]["memory"]["text"] == "Alice switched to coffee"
     assert seen["deleted"]["deleted"] is True and seen["deleted"]["id"] == memory["id"]
     assert (seen["gone"]["status"], seen["gone"]["code"]) == (404, "memory_not_found")
+    assert seen["deleted_again"]["deleted"] is False
     assert _count(mcp_server, tenant) == 0
 
 
