@@ -318,3 +318,37 @@ def test_transport_refusals_have_the_api_error_shape(mcp_server: LiveServer) -> 
     assert (text.status_code, text.json()["code"]) == (400, "bad_request")
     assert (large.status_code, large.json()["code"]) == (413, "payload_too_large")
     assert _count(mcp_server) == before
+
+
+def test_concurrent_tool_calls_all_answer_and_return_their_connections(mcp_server: LiveServer) -> None:
+    # 12 clients x 5 calls at once, more than the server's 8 threads and 10 pooled connections:
+    # each call must get a connection and give it back (a leak would time out at the pool).
+    import threading
+
+    headers = {
+        "Authorization": f"Bearer {MASTER_TOKEN}",
+        "X-Soma-Tenant": "busy",
+        "Accept": "application/json, text/event-stream",
+    }
+    barrier = threading.Barrier(12)
+    outcomes: list[tuple[int, bool]] = []
+
+    def run(index: int) -> None:
+        with httpx.Client(base_url=mcp_server.url, headers=headers, timeout=60) as client:
+            barrier.wait()
+            for call in range(5):
+                tool = ("add_memory", {"payload": {"content": f"worker {index} call {call}"}})
+                if call % 2:
+                    tool = ("search_memories", {"query": f"worker {index}", "mode": "keyword"})
+                message = {"jsonrpc": "2.0", "id": call, "method": "tools/call"}
+                response = client.post("/mcp", json={**message, "params": {"name": tool[0], "arguments": tool[1]}})
+                outcomes.append((response.status_code, response.json()["result"].get("isError", False)))
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert outcomes == [(200, False)] * 60
+    assert _count(mcp_server, "busy") == 12 * 3
