@@ -5,8 +5,9 @@ Answers are the models of `somafractalmemory_client.models`; refusals raise the 
 """
 
 from somafractalmemory_client import errors, models
+from somafractalmemory_client.aio import AsyncSomaClient
 from somafractalmemory_client.calls import Call
-from somafractalmemory_client.client import AsyncSomaClient, Retry, SomaClient
+from somafractalmemory_client.client import SomaClient
 from somafractalmemory_client.errors import (
     ApiError,
     BadRequest,
@@ -20,6 +21,7 @@ from somafractalmemory_client.errors import (
     Unauthorized,
     ValidationFailed,
 )
+from somafractalmemory_client.retry import Retry
 
 __all__ = [
     "ApiError",
