@@ -22,6 +22,9 @@ from django.core.handlers.wsgi import WSGIHandler
 # The headers a tool call carries over from the MCP request that brought it.
 FORWARDED_HEADERS = ("authorization", "x-soma-tenant", "host", "x-forwarded-for", "idempotency-key")
 
+# Set by the /mcp gate (any such header from the caller is dropped first): the caller's address.
+CLIENT_ADDR_HEADER = b"x-soma-client-addr"
+
 _handler: WSGIHandler | None = None
 _handler_lock = threading.Lock()
 
@@ -68,7 +71,6 @@ def rest_call(
     headers: Mapping[str, str],
     query: Mapping[str, Any] | None = None,
     body: Any = None,
-    remote_addr: str = "127.0.0.1",
 ) -> RestAnswer:
     data = b"" if body is None else json.dumps(body).encode()
     environ: dict[str, Any] = {
@@ -79,7 +81,7 @@ def rest_call(
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "9595",
         "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": remote_addr,
+        "REMOTE_ADDR": headers.get(CLIENT_ADDR_HEADER.decode(), "127.0.0.1"),
         "CONTENT_TYPE": "application/json",
         "CONTENT_LENGTH": str(len(data)),
         "wsgi.version": (1, 0),

@@ -31,6 +31,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from memories.errors import ServiceError
 from soma_project.agents import MCP_PATH
+from soma_project.agents.rest import CLIENT_ADDR_HEADER
 from soma_project.agents.tools import build_tools
 from soma_project.auth import TENANT_HEADER, bearer_token, principal_authenticate
 from soma_project.errors import ErrorCode, _code_for_status, error_body
@@ -107,6 +108,11 @@ class McpApp:
         if refusal is not None:
             await _respond(send, *refusal)
             return
+        # The tool's REST request gets the caller's address (REMOTE_ADDR), as any request has;
+        # a header of that name sent by the caller is dropped, so it cannot be forged.
+        client = scope.get("client") or ("127.0.0.1", 0)
+        forwarded = [(name, value) for name, value in scope["headers"] if name.lower() != CLIENT_ADDR_HEADER]
+        scope = {**scope, "headers": [*forwarded, (CLIENT_ADDR_HEADER, str(client[0]).encode())]}
         await self.sessions.handle_request(scope, receive, _json_errors(send))
 
 
