@@ -202,7 +202,8 @@ OPERATIONS: tuple[Operation, ...] = (
         description=(
             "Record that two memories are related: from (`from_id` or `from_coord`) to (`to_id` or "
             "`to_coord`), with a `link_type` such as 'related' (default), 'causes', 'part_of', "
-            "'supersedes', and a `strength`. Linking the same pair and type again updates that link."
+            "'supersedes', and a `strength`. Coordinates may be linked before anything is stored at them. "
+            "Linking the same pair and type again updates that link."
         ),
     ),
     Operation(
@@ -214,7 +215,8 @@ OPERATIONS: tuple[Operation, ...] = (
         annotations=_read_only("Linked memories"),
         description=(
             "The memories linked to one memory (`id` or `coord`), up to `k_hop` links away, nearest "
-            "first, each with its link type and strength. `direction`: 'out' (default), 'in' or 'both'."
+            "first, each with its link type and strength (`memory` is null for a linked coordinate where "
+            "nothing is stored yet). `direction`: 'out' (default), 'in' or 'both'."
         ),
     ),
     Operation(
