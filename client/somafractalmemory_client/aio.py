@@ -135,8 +135,10 @@ class AsyncSomaClient:
     async def search(self, query: str, *, use_get: bool = False, **options: Unpack[SearchOptions]) -> SearchResult:
         return await self.send(calls.search(query, use_get=use_get, **options))
 
-    async def history(self, ref: Ref, *, limit: int | None = None, cursor: str | None = None) -> HistoryPage:
-        return await self.send(calls.history(ref, limit=limit, cursor=cursor))
+    async def history(
+        self, ref: Ref, *, namespace: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> HistoryPage:
+        return await self.send(calls.history(ref, namespace=namespace, limit=limit, cursor=cursor))
 
     async def restore(self, memory_id: uuid.UUID | str, *, version: int | None = None) -> Restored:
         return await self.send(calls.restore(memory_id, version=version))

@@ -248,8 +248,10 @@ def search(query: str, *, use_get: bool = False, **options: Unpack[SearchOptions
     return Call("POST", "/memories/search", SearchResult.model_validate, body=_body({"query": query, **options}))
 
 
-def history(ref: Ref, *, limit: int | None = None, cursor: str | None = None) -> Call[HistoryPage]:
-    params = query_params({"limit": limit, "cursor": cursor})
+def history(
+    ref: Ref, *, namespace: str | None = None, limit: int | None = None, cursor: str | None = None
+) -> Call[HistoryPage]:
+    params = query_params({"namespace": namespace, "limit": limit, "cursor": cursor})
     return Call("GET", f"/memories/{ref_path(ref)}/history", HistoryPage.model_validate, params=params)
 
 

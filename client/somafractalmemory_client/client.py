@@ -134,8 +134,10 @@ class SomaClient:
     def search(self, query: str, *, use_get: bool = False, **options: Unpack[SearchOptions]) -> SearchResult:
         return self.send(calls.search(query, use_get=use_get, **options))
 
-    def history(self, ref: Ref, *, limit: int | None = None, cursor: str | None = None) -> HistoryPage:
-        return self.send(calls.history(ref, limit=limit, cursor=cursor))
+    def history(
+        self, ref: Ref, *, namespace: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> HistoryPage:
+        return self.send(calls.history(ref, namespace=namespace, limit=limit, cursor=cursor))
 
     def restore(self, memory_id: uuid.UUID | str, *, version: int | None = None) -> Restored:
         return self.send(calls.restore(memory_id, version=version))
