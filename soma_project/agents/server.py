@@ -79,7 +79,7 @@ class McpApp:
             tools=build_tools(),
             subscriptions=False,
         )
-        # Hosts are checked against ALLOWED_HOSTS below, as Django checks them for REST.
+        # Hosts are checked against ALLOWED_HOSTS (in _refusal), as Django checks them for REST.
         self.server.streamable_http_app(
             streamable_http_path=MCP_PATH,
             stateless_http=True,
