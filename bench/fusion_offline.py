@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_locomo import BATCH as LOCOMO_BATCH  # noqa: E402
 from bench_locomo import load as locomo_load  # noqa: E402
 from bench_locomo import turn_text  # noqa: E402
+from bench_scifact import BATCH as SCIFACT_BATCH  # noqa: E402
 from benchlib import scifact_load  # noqa: E402
 
 from vectors import fusion  # noqa: E402
@@ -46,13 +48,20 @@ Ranked = list[tuple[str, float]]
 Fuse = Callable[[Ranked, Ranked], Ranked]
 
 
-def lists(embedder: Embedder, name: str, items: list[tuple[str, str, str]], queries: list[tuple[str, str, str]]):
-    """items (id, text, namespace), queries (qid, text, namespace) → {qid: (dense, sparse, engine DBSF)}."""
+def lists(
+    embedder: Embedder, name: str, items: list[tuple[str, str, str]], queries: list[tuple[str, str, str]], batch: int
+):
+    """items (id, text, namespace), queries (qid, text, namespace) → {qid: (dense, sparse, engine DBSF)}.
+
+    The int8 model quantizes activations per batch, so a text's vector depends a little on its
+    batch: texts are embedded `batch` at a time as the HTTP bench posts them, queries one by
+    one as the server embeds them, so these lists are the ones the server ranks."""
     CACHE.mkdir(exist_ok=True)
-    cached = CACHE / f"{name}-{embedder.model_name}.npy"
+    cached = CACHE / f"{name}-{embedder.model_name}-batch{batch}.npy"
     if not cached.exists():
         started = time.perf_counter()
-        np.save(cached, embedder.embed([text for _, text, _ in items]))
+        texts = [text for _, text, _ in items]
+        np.save(cached, np.vstack([embedder.embed(texts[i : i + batch]) for i in range(0, len(texts), batch)]))
         print(f"embedded {len(items)} {name} texts in {time.perf_counter() - started:.0f} s")
     vectors = np.load(cached)
     store = EdgeStore(Path(tempfile.mkdtemp(prefix="fusion-")), model_name=embedder.model_name, flush_interval=1e9)
@@ -73,7 +82,8 @@ def lists(embedder: Embedder, name: str, items: list[tuple[str, str, str]], quer
     for start in range(0, len(points), 500):
         store.upsert(points[start : start + 500])
     runs = {}
-    for (qid, text, namespace), vector in zip(queries, embedder.embed([q for _, q, _ in queries]), strict=True):
+    for qid, text, namespace in queries:
+        vector = embedder.embed([text])[0]
         terms = bm25_query(text)
         dense = store.search(vector, tenant="t", namespace=namespace, limit=DEPTH)
         sparse = store.search_sparse(terms, tenant="t", namespace=namespace, limit=DEPTH)
@@ -153,6 +163,7 @@ def main() -> None:
         "locomo",
         [(t["id"], turn_text(t), t["conv_id"]) for t in turns],
         [(q["qid"], q["question"], q["conv_id"]) for q in questions],
+        LOCOMO_BATCH,
     )
     evidence = {q["qid"]: set(q["evidence"]) for q in questions}
     docs, claims, qrels = scifact_load(Path(args.scifact))
@@ -161,6 +172,7 @@ def main() -> None:
         "scifact",
         [(d["_id"], f"{d['title']} {d['text']}".strip(), "default") for d in docs],
         [(q, text, "default") for q, text in claims.items()],
+        SCIFACT_BATCH,
     )
     qids = list(claims)
     even, odd = qids[0::2], qids[1::2]

@@ -64,8 +64,10 @@ class _Side:
             self.z = {memory_id: (score - mean) / spread for memory_id, score in top}
             self.floor = (top[-1][1] - mean) / spread
         else:
-            # One hit, or all scored alike: no distribution to read, each listed hit is one σ up.
-            self.z, self.floor = dict.fromkeys((memory_id for memory_id, _ in top), 1.0), 0.0
+            # One hit, or all scored alike: no distribution to read. Being listed at all is then
+            # the whole signal (e.g. the only memories with the query's terms): the top of the
+            # DBSF scale for them, its bottom for the rest.
+            self.z, self.floor = dict.fromkeys((memory_id for memory_id, _ in top), _SPREAD), -_SPREAD
 
     def score(self, memory_id: str) -> float:
         return (max(self.z.get(memory_id, self.floor), self.floor) + _SPREAD) / (2 * _SPREAD)
