@@ -16,7 +16,7 @@ recall@k = the fraction of the question's evidence turns in the top k, averaged 
 questions that have evidence. Published DRAGON on all 10 conversations: R@5 56.7, R@10 66.2.
 
 Without --url it starts `scripts/serve.py` on the embedded default in a temporary data dir
-(port 9599), loads the turns through POST /memories/batch (metadata {"seq": turn index} so
+(port 9594), loads the turns through POST /memories/batch (metadata {"seq": turn index} so
 `context` can bring the neighbouring turns), runs every question with top_k=10 in each mode
 and prints R@5 / R@10 overall and per category, and the search latency. --degraded then
 restarts the server on the same data with the vector store unreachable, so the same
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import start_server  # noqa: E402
-from benchlib import EXTERNAL_SERVICES, NO_THROTTLE, TimingClient, percentile, serve  # noqa: E402
+from benchlib import TimingClient, percentile, serve_degraded  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
 CATEGORIES = ("single_hop", "multi_hop", "temporal", "open_domain", "adversarial")
@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url")
     parser.add_argument("--token")
-    parser.add_argument("--port", type=int, default=9599)
+    parser.add_argument("--port", type=int, default=9594)
     parser.add_argument("--data", default=os.environ.get("SOMA_LOCOMO_DATA"), help="or $SOMA_LOCOMO_DATA")
     parser.add_argument("--degraded", action="store_true", help="then the PostgreSQL full-text fallback")
     parser.add_argument("--context", type=int, default=0, help="turns around each hit (search option `context`)")
@@ -157,17 +157,7 @@ def main() -> None:
             client.close()
             process.terminate()
             process.wait(60)
-            env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
-            env.update(
-                SOMA_DATA_DIR=str(data_dir),
-                SOMA_BIND=f"127.0.0.1:{args.port}",
-                SOMA_API_TOKEN=token,
-                SOMA_VECTOR_STORE="qdrant",
-                QDRANT_URL="http://127.0.0.1:9",  # nothing listens: the store is down
-                SOMA_REINDEX_INTERVAL="0",
-                **NO_THROTTLE,
-            )
-            process = serve(env, port=args.port, data_dir=data_dir, probe="/healthz")
+            process = serve_degraded(port=args.port, data_dir=data_dir, token=token)
             client = TimingClient(url, headers)
             evaluate(client, queries, None, args.context)
     finally:
