@@ -1,9 +1,9 @@
 """Retrieval quality over HTTP on conversations: the LoCoMo protocol (dialogue turns as memories).
 
-    .venv/bin/python bench/bench_locomo.py --data DIR [--url http://127.0.0.1:9595 --token T]
+    .venv/bin/python bench/bench_locomo.py [--data DIR] [--url http://127.0.0.1:9595 --token T]
                                            [--degraded] [--context 1]
 
-DIR (or $SOMA_LOCOMO_DATA) holds `turns.jsonl` and `queries.jsonl` made from LoCoMo
+DIR (default $SOMA_BENCHDATA/locomo-dev, see bench/README.md) holds `turns.jsonl` and `queries.jsonl` made from LoCoMo
 (Maharana et al., ACL 2024, github.com/snap-research/locomo, data/locomo10.json; CC BY-NC 4.0:
 measure with it, never ship it): one row per turn {"id": "conv:dia_id", "conv_id", "dia_id",
 "session", "speaker", "text", "blip_caption"?}, one per question {"qid", "conv_id",
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import start_server  # noqa: E402
-from benchlib import TimingClient, percentile, serve_degraded  # noqa: E402
+from benchlib import TimingClient, benchdata_dir, percentile, serve_degraded  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
 CATEGORIES = ("single_hop", "multi_hop", "temporal", "open_domain", "adversarial")
@@ -127,12 +127,10 @@ def main() -> None:
     parser.add_argument("--url")
     parser.add_argument("--token")
     parser.add_argument("--port", type=int, default=9594)
-    parser.add_argument("--data", default=os.environ.get("SOMA_LOCOMO_DATA"), help="or $SOMA_LOCOMO_DATA")
+    parser.add_argument("--data", default=str(benchdata_dir("locomo-dev")))
     parser.add_argument("--degraded", action="store_true", help="then the PostgreSQL full-text fallback")
     parser.add_argument("--context", type=int, default=0, help="turns around each hit (search option `context`)")
     args = parser.parse_args()
-    if not args.data:
-        parser.error("--data DIR (or SOMA_LOCOMO_DATA): the LoCoMo turns.jsonl and queries.jsonl")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     turns, queries = load(Path(args.data))
     conversations = len({t["conv_id"] for t in turns})

@@ -1,9 +1,9 @@
 """Offline (in-process, no HTTP) study of the hybrid fusion on conversations and on abstracts.
 
-    .venv/bin/python bench/fusion_offline.py --locomo DIR --scifact DIR
+    .venv/bin/python bench/fusion_offline.py [--locomo DIR] [--scifact DIR]
 
-DIR: the LoCoMo turns/queries of bench/bench_locomo.py ($SOMA_LOCOMO_DATA) and BEIR SciFact
-($SOMA_SCIFACT_DATA). Embeds every text once with the server's default embedder (cached as
+DIR: the LoCoMo turns/queries of bench/bench_locomo.py and BEIR SciFact (default
+$SOMA_BENCHDATA/locomo-dev and $SOMA_BENCHDATA/scifact, see bench/README.md). Embeds every text once with the server's default embedder (cached as
 .npy under /tmp), loads both corpora into a real EdgeStore (dense + BM25, one namespace per
 conversation, IDF from the engine), fetches each query's dense and BM25 top 100 once, then
 scores fusions of those two lists in Python: the default (vectors.fusion), the engine's DBSF
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from bench_locomo import BATCH as LOCOMO_BATCH  # noqa: E402
 from bench_locomo import load as locomo_load  # noqa: E402
 from bench_locomo import turn_text  # noqa: E402
 from bench_scifact import BATCH as SCIFACT_BATCH  # noqa: E402
-from benchlib import scifact_load  # noqa: E402
+from benchlib import benchdata_dir, scifact_load  # noqa: E402
 
 from vectors import fusion  # noqa: E402
 from vectors.embedding import Embedder  # noqa: E402
@@ -150,11 +149,9 @@ def zscore(floor_rank: int, stats_depth: int, lexical_weight: float = 1.0) -> Fu
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--locomo", default=os.environ.get("SOMA_LOCOMO_DATA"))
-    parser.add_argument("--scifact", default=os.environ.get("SOMA_SCIFACT_DATA"))
+    parser.add_argument("--locomo", default=str(benchdata_dir("locomo-dev")))
+    parser.add_argument("--scifact", default=str(benchdata_dir("scifact")))
     args = parser.parse_args()
-    if not args.locomo or not args.scifact:
-        parser.error("--locomo DIR and --scifact DIR (or SOMA_LOCOMO_DATA / SOMA_SCIFACT_DATA)")
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     embedder = Embedder(quantize_into=Path(tempfile.gettempdir()) / "soma-model-cache")
     turns, questions = locomo_load(Path(args.locomo))
