@@ -7,7 +7,9 @@ Without --url it starts `scripts/serve.py` on the embedded default in a temporar
 client, client/) (payload {"doc_id",
 "title", "content": title + " " + text}), then runs the 300 test claims through
 POST /memories/search (top_k=10) in each mode and prints nDCG@10 and R@10 (BEIR's binary
-relevance), the ingest rate and the search latency. Published for reference:
+relevance; also on the even and odd halves of the claims, the tuning and checking halves of
+bench/fusion_offline.py), the ingest rate and the search latency. --degraded then restarts
+the server on the same data with the vector store unreachable (PostgreSQL full text). Published for reference:
 all-MiniLM-L6-v2 nDCG@10 0.645, BM25 0.687 (BEIR / MTEB).
 """
 
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import start_server  # noqa: E402
-from benchlib import benchdata_dir, percentile, scifact_load  # noqa: E402
+from benchlib import benchdata_dir, percentile, scifact_load, serve_degraded  # noqa: E402
 
 MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 BATCH = 200  # ~1.6 kB per abstract: stays under the 1 MB request body limit
@@ -54,6 +56,7 @@ def ingest(client: SomaClient, docs: list[dict]) -> float:
 
 def evaluate(client: SomaClient, queries: dict[str, str], qrels: dict[str, set[str]], mode: SearchMode) -> None:
     ndcgs, recalls, latencies, degraded = [], [], [], 0
+    odd = set(list(queries)[1::2])
     for qid, text in queries.items():
         started = time.perf_counter()
         result = client.search(text, top_k=10, mode=mode)
@@ -63,8 +66,12 @@ def evaluate(client: SomaClient, queries: dict[str, str], qrels: dict[str, set[s
         ndcg, recall = scores(ranked, qrels[qid])
         ndcgs.append(ndcg)
         recalls.append(recall)
+    halves = [
+        statistics.fmean(n for q, n in zip(queries, ndcgs, strict=True) if (q in odd) == o) for o in (False, True)
+    ]
     print(
-        f"{mode:<8} nDCG@10 {statistics.fmean(ndcgs):.4f}  R@10 {statistics.fmean(recalls):.4f}  "
+        f"{mode:<8} nDCG@10 {statistics.fmean(ndcgs):.4f} (even {halves[0]:.4f} odd {halves[1]:.4f})"
+        f"  R@10 {statistics.fmean(recalls):.4f}  "
         f"latency p50 {percentile(latencies, 0.5):6.1f} ms  p99 {percentile(latencies, 0.99):6.1f} ms"
         + (f"  DEGRADED answers: {degraded}" if degraded else "")
     )
@@ -76,6 +83,7 @@ def main() -> None:
     parser.add_argument("--token")
     parser.add_argument("--port", type=int, default=9598)
     parser.add_argument("--data", default=str(benchdata_dir("scifact")))
+    parser.add_argument("--degraded", action="store_true", help="then the PostgreSQL full-text fallback")
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     docs, queries, qrels = scifact_load(Path(args.data))
@@ -98,6 +106,12 @@ def main() -> None:
             print(f"{len(queries)} test claims, top_k=10; published: MiniLM-L6-v2 0.645, BM25 0.687")
             for mode in MODES:
                 evaluate(client, queries, qrels, mode)
+        if args.degraded and process is not None:
+            process.terminate()
+            process.wait(60)
+            process = serve_degraded(port=args.port, data_dir=data_dir, token=token)
+            with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+                evaluate(client, queries, qrels, "hybrid")  # any mode: PostgreSQL full text answers
     finally:
         if process is not None:
             process.terminate()

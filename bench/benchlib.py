@@ -93,6 +93,22 @@ def benchdata_dir(name: str) -> Path:
     return Path(os.environ.get("SOMA_BENCHDATA", ROOT / "bench" / "data")) / name
 
 
+def serve_degraded(*, port: int, data_dir: Path, token: str) -> subprocess.Popen[bytes]:
+    """The server on a data dir an embedded run left, with the vector store unreachable: every
+    search answers `"degraded": true` from PostgreSQL full text."""
+    env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
+    env.update(
+        SOMA_DATA_DIR=str(data_dir),
+        SOMA_BIND=f"127.0.0.1:{port}",
+        SOMA_API_TOKEN=token,
+        SOMA_VECTOR_STORE="qdrant",
+        QDRANT_URL="http://127.0.0.1:9",  # nothing listens: the store is down
+        SOMA_REINDEX_INTERVAL="0",
+        **NO_THROTTLE,
+    )
+    return serve(env, port=port, data_dir=data_dir, probe="/healthz")
+
+
 def scifact_load(data: Path) -> tuple[list[dict], dict[str, str], dict[str, set[str]]]:
     """BEIR SciFact: the corpus, the test claims that have judgements, and those judgements."""
     docs = [json.loads(line) for line in (data / "corpus.jsonl").open()]

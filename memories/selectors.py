@@ -168,3 +168,61 @@ def memory_counts(*, tenant: str | None = None) -> dict[str, int]:
         failed=Count("id", filter=Q(vector_status=VectorStatus.FAILED)),
     )
     return {key: int(value or 0) for key, value in counts.items()}
+
+
+# A memory's place in its conversation: a number under this metadata key (the turn's index).
+CONTEXT_SEQ_KEY = "seq"
+
+
+def memory_context(*, tenant: str, memories: Sequence[Memory], turns: int) -> dict[uuid.UUID, list[Memory]]:
+    """Each memory's neighbouring turns in its namespace: up to `turns` before it and `turns`
+    after it, in order, itself left out (one query).
+
+    The order is `metadata.seq` (a number: the turn's index in its conversation) when the memory
+    has one, among the namespace's memories that have one; otherwise the order they were created
+    in ((created_at, id), as the listing). Namespaces are the conversations: a memory's context
+    never comes from another namespace or tenant.
+    """
+    if turns < 1 or not memories:
+        return {}
+    context: dict[uuid.UUID, list[Memory]] = {memory.pk: [] for memory in memories}
+    rows = Memory.objects.raw(_context_sql(), {"tenant": tenant, "ids": list(context), "turns": turns})
+    for row in sorted(rows, key=lambda m: (m.hit_id, m.context_side, m.context_key, m.pk)):  # type: ignore[attr-defined]
+        context[row.hit_id].append(row)  # type: ignore[attr-defined]
+    return context
+
+
+@functools.cache
+def _context_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Memory._meta.db_table)
+    names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
+    columns = ", ".join(f"m.{quote(name)}" for name in names if name)
+    seq = f"(m.metadata ->> '{CONTEXT_SEQ_KEY}')::float8"
+    has_seq = f"jsonb_typeof(m.metadata -> '{CONTEXT_SEQ_KEY}') = 'number'"
+    created = "extract(epoch FROM m.created_at)"
+    same_scope = "m.tenant = h.tenant AND m.namespace = h.namespace AND m.id <> h.id"
+    branches = [
+        # (side, ordering key, condition, order): the turns before come first, nearest last.
+        ("-1", seq, f"h.seq IS NOT NULL AND {has_seq} AND {seq} < h.seq", f"{seq} DESC"),
+        ("1", seq, f"h.seq IS NOT NULL AND {has_seq} AND {seq} > h.seq", f"{seq} ASC"),
+        (
+            "-1",
+            created,
+            "h.seq IS NULL AND (m.created_at, m.id) < (h.created_at, h.id)",
+            "m.created_at DESC, m.id DESC",
+        ),
+        ("1", created, "h.seq IS NULL AND (m.created_at, m.id) > (h.created_at, h.id)", "m.created_at ASC, m.id ASC"),
+    ]
+    lateral = " UNION ALL ".join(
+        f"(SELECT {columns}, {side} AS context_side, {key} AS context_key FROM {table} m"  # noqa: S608
+        f" WHERE {same_scope} AND {condition} ORDER BY {order} LIMIT %(turns)s)"
+        for side, key, condition, order in branches
+    )
+    hit_seq = f"CASE WHEN jsonb_typeof(metadata -> '{CONTEXT_SEQ_KEY}') = 'number' THEN (metadata ->> '{CONTEXT_SEQ_KEY}')::float8 END"
+    # Only quoted names from the model's own meta and constants are spliced in; values are bound.
+    return (
+        f"WITH h AS (SELECT id, tenant, namespace, created_at, {hit_seq} AS seq FROM {table}"  # noqa: S608
+        " WHERE tenant = %(tenant)s AND id = ANY(%(ids)s::uuid[]))"
+        f" SELECT n.*, h.id AS hit_id FROM h CROSS JOIN LATERAL ({lateral}) n"
+    )

@@ -15,6 +15,7 @@ from graph.selectors import neighbors_for_many
 from memories.filters import parse_filters
 from memories.models import Memory
 from memories.schemas import ErrorOut
+from memories.selectors import memory_context
 from soma_project.auth import request_tenant
 from soma_project.search_cache import rendered_searches
 from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
@@ -37,9 +38,10 @@ def search_get(request: HttpRequest, params: Query[SearchQueryIn]) -> dict[str, 
 
 def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResponse:
     tenant = request_tenant(request)
-    # Without expand_hops an answer shows only the ranked rows, so it can be reused while they
-    # are unchanged (soma_project.search_cache); linked memories are loaded every time.
-    reusable = params.expand_hops == 0
+    # Without expand_hops or context an answer shows only the ranked rows, so it can be reused
+    # while they are unchanged (soma_project.search_cache); linked or neighbouring memories are
+    # loaded every time.
+    reusable = params.expand_hops == 0 and params.context == 0
     result = memory_search(
         tenant=tenant,
         query=params.query,
@@ -60,7 +62,13 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
             render=lambda hits: _render(request, hits),
         )
         return HttpResponse(body, content_type=_api().get_content_type())
-    return {"memories": _hits_out(tenant, result, params.expand_hops), "degraded": result.degraded}
+    hits = _hits_out(tenant, result, params.expand_hops)
+    if params.context:
+        ranked_hits = [hit for hit in hits if hit.via is None]
+        around = memory_context(tenant=tenant, memories=[hit.memory for hit in ranked_hits], turns=params.context)
+        for hit in ranked_hits:
+            hit.context = around.get(hit.memory.pk, [])
+    return {"memories": hits, "degraded": result.degraded}
 
 
 def _render(request: HttpRequest, hits: list[tuple[Memory, float]]) -> bytes:
@@ -81,6 +89,7 @@ class _Hit:
 
     def __init__(self, memory: Memory, score: float | None, via: dict[str, Any] | None = None) -> None:
         self.memory, self.score, self.via = memory, score, via
+        self.context: list[Memory] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.memory, name)

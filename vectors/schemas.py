@@ -13,6 +13,11 @@ MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 100
 MAX_OFFSET = 10_000
 MAX_EXPAND_HOPS = 2
+MAX_CONTEXT_TURNS = 5
+CONTEXT_HELP = (
+    "Give each hit this many neighbouring turns before and after it in its namespace (by metadata.seq, else by"
+    " creation order)"
+)
 FILTERS_HELP = 'Over payload and metadata keys, e.g. {"user_id": "u1", "score": {"gte": 0.5}}'
 
 
@@ -28,6 +33,7 @@ class SearchIn(Schema):
     filters: Any = Field(None, description=FILTERS_HELP + " (a JSON object)")
     mode: SearchModeLiteral = "vector"
     expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, strict=True, description="Add memories linked to the hits")
+    context: int = Field(0, ge=0, le=MAX_CONTEXT_TURNS, strict=True, description=CONTEXT_HELP)
 
 
 class SearchQueryIn(SearchIn):
@@ -37,6 +43,7 @@ class SearchQueryIn(SearchIn):
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
     filters: str | None = Field(None, max_length=10_000, description=FILTERS_HELP + " (JSON text)")
     expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, description="Add memories linked to the hits")
+    context: int = Field(0, ge=0, le=MAX_CONTEXT_TURNS, description=CONTEXT_HELP)
 
 
 class ViaOut(BaseModel):
@@ -50,6 +57,8 @@ class SearchHitOut(MemoryOut):
     # None for memories added by expand_hops: they were reached by a link, not ranked.
     score: float | None
     via: ViaOut | None = None
+    # With `context`: the hit's neighbouring turns in order (before, then after); else None.
+    context: list[MemoryOut] | None = None
 
 
 class SearchOut(BaseModel):

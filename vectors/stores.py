@@ -59,9 +59,10 @@ HNSW_EF = 256
 # wrong layout: `reindex --dirty` (or the embedded sweeper) fills the new one. 2 = dense + BM25
 # sparse vector + eq_keys; 3 = + the tenant-indexed `scope` field, float16 in the embedded engine.
 LAYOUT_VERSION = 3
-# Hybrid search fuses the top HYBRID_DEPTH of each side with the engine's distribution-based
-# score fusion (DBSF: each side's scores normalised by mean ± 3σ, then summed). On SciFact it
-# beat RRF(k=60) by 0.018 nDCG@10 with no parameter to tune (bench/scifact_offline.py).
+# search_hybrid fuses the top HYBRID_DEPTH of each side with the engine's distribution-based
+# score fusion (DBSF: each side's scores normalised by mean ± 3σ, then summed). It was hybrid
+# mode until 1.3; search now fuses the two sides itself (vectors/fusion.py), which holds on
+# conversations too. Kept as the engine's own fusion, the baseline of bench/fusion_offline.py.
 HYBRID_DEPTH = 50
 # The embedded store answers a repeated search from memory until the next write: at 100k
 # points an unindexed dense search costs ~8-30 ms, a cached one microseconds. Only EdgeStore,

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 
 MEMORY_FIELDS = {
     "id", "coord", "coordinate", "namespace", "memory_type", "payload", "text", "metadata", "importance",
-    "created_at", "updated_at", "vector_status", "version", "score", "via",
+    "created_at", "updated_at", "vector_status", "version", "score", "via", "context",
 }  # fmt: skip
 
 
@@ -75,6 +75,8 @@ def test_get_search_takes_the_same_parameters(vector_store: VectorStore, api: An
         ({"query": "x", "offset": 10_001}, 422, "validation_error"),
         ({"query": "x", "mode": "x"}, 422, "validation_error"),
         ({"query": "x", "expand_hops": 3}, 422, "validation_error"),
+        ({"query": "x", "context": 6}, 422, "validation_error"),
+        ({"query": "x", "context": -1}, 422, "validation_error"),
         ({"query": "x", "namespace": "bad namespace"}, 422, "validation_error"),
         ({"query": "x", "filters": {"a": {"like": 1}}}, 400, "invalid_filter"),
         ({"query": "x", "filters": ["a"]}, 400, "invalid_filter"),
