@@ -110,7 +110,7 @@ def main() -> None:
             process.terminate()
             process.wait(60)
             process = serve_degraded(port=args.port, data_dir=data_dir, token=token)
-            with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+            with SomaClient(url, token=token, tenant=tenant, timeout=600) as client:
                 evaluate(client, queries, qrels, "hybrid")  # any mode: PostgreSQL full text answers
     finally:
         if process is not None:
