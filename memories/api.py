@@ -6,7 +6,8 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from pydantic import ValidationError as PydanticValidationError
 
-from memories import selectors, services
+from memories import aging, selectors, services
+from memories.access import memory_access_record
 from memories.errors import MemoryErrorCode, NotFound, Unprocessable
 from memories.filters import parse_filters
 from memories.schemas import (
@@ -14,6 +15,8 @@ from memories.schemas import (
     BatchIn,
     BatchOut,
     ErrorOut,
+    ForgetIn,
+    ForgetOut,
     MemoryCreatedOut,
     MemoryDeletedOut,
     MemoryEnvelopeOut,
@@ -38,6 +41,9 @@ def draft_from(body: MemoryIn) -> services.MemoryDraft:
         text=body.text,
         metadata=body.metadata,
         importance=body.importance,
+        pinned=body.pinned,
+        expires_at=body.expires_at,
+        ttl_seconds=body.ttl_seconds,
     )
 
 
@@ -80,6 +86,7 @@ class ListQuery(Schema):
     filters: str | None = Field(None, max_length=10_000, description='JSON object, e.g. {"user_id": "u1"}')
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=500)
+    include_expired: bool = False
 
 
 @router.get("", response={200: MemoryListOut, **ERRORS})
@@ -91,17 +98,42 @@ def list_memories(request: HttpRequest, query: Query[ListQuery]) -> dict[str, An
         conditions=parse_filters(query.filters),
         limit=query.limit,
         cursor=query.cursor,
+        include_expired=query.include_expired,
     )
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post("/forget", response={200: ForgetOut, **ERRORS})
+def forget_memories(request: HttpRequest, body: ForgetIn) -> dict[str, Any]:
+    policy = selectors.ForgetPolicy(
+        max_age_days=body.max_age_days, max_inactive_days=body.max_inactive_days, keep_top_n=body.keep_top_n
+    )
+    result = aging.memories_forget(
+        tenant=request_tenant(request),
+        policy=policy,
+        namespace=body.namespace,
+        memory_type=body.memory_type,
+        conditions=parse_filters(body.filters),
+        dry_run=body.dry_run,
+        now=body.reference_time,
+    )
+    return {"dry_run": result.dry_run, "count": result.count, "ids": result.ids}
 
 
 class RefQuery(Schema):
     namespace: str | None = Field(None, pattern=NAME_REGEX)
 
 
+class GetQuery(RefQuery):
+    include_expired: bool = False
+
+
 @router.get("/{ref}", response={200: MemoryEnvelopeOut, **ERRORS})
-def get_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[str, Any]:
-    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+def get_memory(request: HttpRequest, ref: str, query: Query[GetQuery]) -> dict[str, Any]:
+    memory = selectors.memory_get(
+        tenant=request_tenant(request), ref=ref, namespace=query.namespace, include_expired=query.include_expired
+    )
+    memory_access_record(ids=[memory.pk])
     return {"memory": memory}
 
 

@@ -16,6 +16,9 @@ class MemoryErrorCode(StrEnum):
     BATCH_ITEM_INVALID = "batch_item_invalid"
     COORDINATE_CONFLICT = "coordinate_conflict"
     TENANT_FORBIDDEN = "tenant_forbidden"
+    INVALID_EXPIRY = "invalid_expiry"
+    INVALID_FORGET_POLICY = "invalid_forget_policy"
+    INVALID_RANKING = "invalid_ranking"
 
 
 class ServiceError(Exception):

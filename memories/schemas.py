@@ -7,6 +7,8 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
+from memories.models import MAX_TTL_SECONDS
+
 NAME_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
 MemoryTypeLiteral = Literal["episodic", "semantic"]
 
@@ -20,6 +22,11 @@ class MemoryIn(Schema):
     metadata: dict[str, Any] = Field(default_factory=dict)
     # strict: a JSON number, never "0.5" or true (one rule for numbers, memories.values).
     importance: float = Field(0.0, ge=0.0, le=1.0, strict=True)
+    pinned: bool = Field(False, strict=True, description="Never forgotten by a forget policy (it still expires)")
+    expires_at: datetime | None = Field(None, description="ISO-8601; from then on the memory reads as deleted")
+    ttl_seconds: int | None = Field(
+        None, ge=1, le=MAX_TTL_SECONDS, strict=True, description="Expire this many seconds from now"
+    )
 
 
 class MemoryPatchIn(Schema):
@@ -30,6 +37,9 @@ class MemoryPatchIn(Schema):
     metadata: dict[str, Any] | None = None
     importance: float | None = Field(None, ge=0.0, le=1.0, strict=True)
     memory_type: MemoryTypeLiteral | None = None
+    pinned: bool | None = None
+    expires_at: datetime | None = Field(None, description="null: never expires")
+    ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
 
 
 class BatchIn(Schema):
@@ -54,6 +64,10 @@ class MemoryOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     vector_status: str
+    pinned: bool
+    expires_at: datetime | None
+    last_accessed_at: datetime | None
+    access_count: int
 
 
 class MemoryEnvelopeOut(Schema):
@@ -88,6 +102,26 @@ class BatchOut(Schema):
     created: int
     updated: int
     memories: list[BatchItemOut]
+
+
+class ForgetIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field("default", pattern=NAME_REGEX)
+    memory_type: MemoryTypeLiteral | None = None
+    # Any JSON value: the filter parser answers 400 invalid_filter for what is not an object.
+    filters: Any = None
+    max_age_days: float | None = Field(None, ge=0, le=1_000_000)
+    max_inactive_days: float | None = Field(None, ge=0, le=1_000_000)
+    keep_top_n: int | None = Field(None, ge=0, le=1_000_000_000)
+    dry_run: bool = True
+    reference_time: datetime | None = Field(None, description="The 'now' of the rules (default: now)")
+
+
+class ForgetOut(Schema):
+    dry_run: bool
+    count: int
+    ids: list[uuid.UUID]
 
 
 class ErrorOut(Schema):

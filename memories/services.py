@@ -7,21 +7,26 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from memories.aging import memories_expired_at_coordinates_purge
 from memories.coordinates import parse_coordinate
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
-from memories.models import Memory, MemoryType, VectorStatus
+from memories.models import MAX_TTL_SECONDS, Memory, MemoryType, VectorStatus
 from memories.signals import memories_upserted
 from memories.text import json_depth, memory_text
 from memories.values import unrepresentable_number
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_BATCH = 1000
+# Never written by a save: the key, the generated tsvector, and the access counters, which
+# memories.access moves concurrently with an UPDATE of their own.
+_NOT_SAVED = frozenset({"id", "last_accessed_at", "access_count", "search_document"})
 
 
 @dataclass
@@ -36,6 +41,9 @@ class MemoryDraft:
     metadata: dict[str, Any] = field(default_factory=dict)
     importance: float = 0.0
     id: uuid.UUID | None = None
+    pinned: bool = False
+    expires_at: datetime | None = None
+    ttl_seconds: int | None = None
 
 
 @dataclass
@@ -67,6 +75,21 @@ def _validate_json_object(value: Any, *, what: str) -> dict[str, Any]:
     return value
 
 
+def resolve_expiry(*, expires_at: datetime | None, ttl_seconds: int | None, now: datetime) -> datetime | None:
+    """The moment a memory expires: `expires_at`, or `now + ttl_seconds`; not both."""
+    if expires_at is not None and ttl_seconds is not None:
+        raise InvalidInput("Give expires_at or ttl_seconds, not both.", MemoryErrorCode.INVALID_EXPIRY)
+    if ttl_seconds is not None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise InvalidInput(
+                f"ttl_seconds must be a whole number from 1 to {MAX_TTL_SECONDS}.", MemoryErrorCode.INVALID_EXPIRY
+            )
+        return now + timedelta(seconds=ttl_seconds)
+    if expires_at is not None and timezone.is_naive(expires_at):
+        return timezone.make_aware(expires_at, UTC)
+    return expires_at
+
+
 def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
     validate_name(tenant, what="tenant")
     validate_name(draft.namespace, what="namespace")
@@ -91,6 +114,8 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
         "importance": float(draft.importance),
         "created_at": now,
         "updated_at": now,
+        "pinned": bool(draft.pinned),
+        "expires_at": resolve_expiry(expires_at=draft.expires_at, ttl_seconds=draft.ttl_seconds, now=now),
     }
 
 
@@ -100,10 +125,12 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
 # before any memory was stored there) is filled in place the same way, keeping its id and so its
 # links; that counts as a creation: the row then takes this statement's time as created_at, the
 # same as its updated_at, which a replaced memory (created by an earlier statement) never has.
+# A memory expired at that coordinate is not replaced (the WHERE): it returns no row, and the
+# caller purges it and stores a new memory.
 _UPSERT_SQL = """
 INSERT INTO memories_memory
     (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-     importance, created_at, updated_at, vector_status, vector_model, vector_error)
+     importance, created_at, updated_at, pinned, expires_at, vector_status, vector_model, vector_error)
 VALUES {values}
 ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
     coordinate = EXCLUDED.coordinate,
@@ -113,19 +140,37 @@ ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
     metadata = EXCLUDED.metadata,
     importance = EXCLUDED.importance,
     updated_at = EXCLUDED.updated_at,
+    pinned = EXCLUDED.pinned,
+    expires_at = EXCLUDED.expires_at,
     vector_status = 'pending',
     vector_error = '',
     created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
     bare_node = false
+WHERE memories_memory.expires_at IS NULL OR memories_memory.expires_at > %s
 RETURNING id, namespace, coord_key, (xmax = 0 OR created_at = updated_at) AS inserted, created_at,
-    payload::text, metadata::text, vector_model, vector_epoch
+    payload::text, metadata::text, vector_model, vector_epoch, last_accessed_at, access_count
 """
-_ROW_SQL = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, 'pending', '', '')"
+_ROW_SQL = (
+    "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s, 'pending', '', '')"
+)
 _UPSERT_CHUNK = 500
 
 
-def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
-    results: list[UpsertResult] = []
+def _upsert_rows(rows: list[dict[str, Any]], *, tenant: str, now: datetime) -> list[UpsertResult]:
+    """Store the rows (in order); a row whose coordinate holds an expired memory purges that
+    memory first, so it is stored as a new one, as if the expired one had been deleted."""
+    found = _upsert_once(rows, now=now)
+    blocked = [row for row, result in zip(rows, found, strict=True) if result is None]
+    if blocked:
+        memories_expired_at_coordinates_purge(tenant=tenant, keys=_coordinate_keys(blocked), now=now)
+        again = iter(_upsert_once(blocked, now=now))
+        found = [result if result is not None else next(again) for result in found]
+    assert all(result is not None for result in found)
+    return [result for result in found if result is not None]
+
+
+def _upsert_once(rows: list[dict[str, Any]], *, now: datetime) -> list[UpsertResult | None]:
+    results: list[UpsertResult | None] = []
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _UPSERT_CHUNK):
             chunk = rows[start : start + _UPSERT_CHUNK]
@@ -145,8 +190,11 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                         row["importance"],
                         row["created_at"],
                         row["updated_at"],
+                        row["pinned"],
+                        row["expires_at"],
                     ]
                 )
+            params.append(now)
             cursor.execute(_UPSERT_SQL.format(values=", ".join([_ROW_SQL] * len(chunk))), params)
             # RETURNING order is not promised: match rows by coordinate (or by id without one).
             returned = {}
@@ -155,7 +203,11 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                 returned[key] = (memory_id, stored)
             for row in chunk:
                 key = (row["namespace"], row["coord_key"]) if row["coord_key"] is not None else row["id"]
-                memory_id, (inserted, created_at, payload, metadata, vector_model, vector_epoch) = returned[key]
+                if key not in returned:
+                    results.append(None)  # an expired memory holds the coordinate: the caller purges it
+                    continue
+                memory_id, stored = returned[key]
+                inserted, created_at, payload, metadata, vector_model, vector_epoch, accessed, accesses = stored
                 values = {
                     **row,
                     "id": memory_id,
@@ -168,6 +220,9 @@ def _upsert_rows(rows: list[dict[str, Any]]) -> list[UpsertResult]:
                     "vector_error": "",
                     "vector_epoch": vector_epoch,
                     "bare_node": False,
+                    # A replaced memory keeps its access counts (memories.access moves them).
+                    "last_accessed_at": accessed,
+                    "access_count": accesses,
                 }
                 memory = Memory.from_db(connection.alias, _MEMORY_COLUMNS, [values[name] for name in _MEMORY_COLUMNS])
                 results.append(
@@ -195,14 +250,23 @@ _MEMORY_COLUMNS = [
     "vector_error",
     "vector_epoch",
     "bare_node",
+    "pinned",
+    "expires_at",
+    "last_accessed_at",
+    "access_count",
 ]
+
+
+def _coordinate_keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(row["namespace"], row["coord_key"]) for row in rows if row["coord_key"] is not None]
 
 
 def memory_upsert(*, tenant: str, draft: MemoryDraft) -> tuple[Memory, bool]:
     """Store one memory; a coordinate already used in the tenant+namespace is replaced."""
-    row = _row(tenant=tenant, draft=draft, now=timezone.now())
+    now = timezone.now()
+    row = _row(tenant=tenant, draft=draft, now=now)
     with transaction.atomic():
-        (result,) = _upsert_rows([row])
+        (result,) = _upsert_rows([row], tenant=tenant, now=now)
         assert result.memory is not None
         # `memories`: the indexing after commit uses these rows instead of loading them again,
         # and records its outcome (vector_status) on them. Built from the upsert's RETURNING:
@@ -239,7 +303,7 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
     # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
     unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
     with transaction.atomic():
-        stored = _upsert_rows(unique_rows)
+        stored = _upsert_rows(unique_rows, tenant=tenant, now=now)
         memories = [result.memory for result in stored if result.memory is not None]
         memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored], memories=memories)
     by_key = {(row["namespace"], row["coord_key"]): result for row, result in zip(unique_rows, stored, strict=True)}
@@ -252,6 +316,17 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft]) -> list[U
     return ordered
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+# "Leave as it is", where None means something (expires_at=None: never expires).
+UNSET: Any = _Unset()
+# Fields that never reach the vector store's point: changing only these embeds nothing again.
+_UNINDEXED_FIELDS = ("pinned", "expires_at")
+
+
 def memory_update(
     *,
     memory: Memory,
@@ -260,6 +335,9 @@ def memory_update(
     metadata: dict[str, Any] | None = None,
     importance: float | None = None,
     memory_type: str | None = None,
+    pinned: bool | None = None,
+    expires_at: datetime | None = UNSET,
+    ttl_seconds: int | None = None,
 ) -> Memory:
     with transaction.atomic():
         try:
@@ -268,6 +346,18 @@ def memory_update(
             # Deleted between the caller's read and this lock: the same 404 as if it came later.
             raise NotFound(f"Memory {str(memory.pk)!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
         previous_payload = memory.payload
+        aging_only = all(value is None for value in (payload, text, metadata, importance, memory_type))
+        if pinned is not None:
+            memory.pinned = bool(pinned)
+        if expires_at is not UNSET or ttl_seconds is not None:
+            memory.expires_at = resolve_expiry(
+                expires_at=None if expires_at is UNSET else expires_at, ttl_seconds=ttl_seconds, now=timezone.now()
+            )
+        if aging_only:
+            # Nothing the point holds changed: no re-embedding, the vector state stays.
+            memory.save(update_fields=[*_UNINDEXED_FIELDS, "updated_at"])
+            memory.refresh_from_db(fields=["updated_at"])
+            return memory
         if payload is not None:
             memory.payload = _validate_json_object(payload, what="payload")
         if metadata is not None:
@@ -291,7 +381,7 @@ def memory_update(
         # Every field the point's filter payload copies changes the point; post_save re-indexes
         # (auto_now set updated_at on this instance: nothing to read back after the commit,
         # when a racing DELETE may already have removed the row).
-        memory.save()
+        memory.save(update_fields=[f.name for f in Memory._meta.concrete_fields if f.name not in _NOT_SAVED])
     return memory
 
 

@@ -6,19 +6,22 @@ so that "search" is never read as a memory reference.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Query, Router
 
 from graph.selectors import neighbors_for_many
+from memories.access import memory_access_record
 from memories.filters import parse_filters
 from memories.models import Memory
 from memories.schemas import ErrorOut
 from soma_project.auth import request_tenant
 from soma_project.search_cache import rendered_searches
+from vectors.ranking import ranking_from
 from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
-from vectors.selectors import SearchResult, memory_search, ranked_memories
+from vectors.selectors import SearchResult, memory_search
 
 router = Router(tags=["search"])
 
@@ -37,9 +40,17 @@ def search_get(request: HttpRequest, params: Query[SearchQueryIn]) -> dict[str, 
 
 def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResponse:
     tenant = request_tenant(request)
+    ranking = ranking_from(
+        recency=params.recency_options(),
+        importance_weight=params.importance_weight,
+        min_score=params.min_score,
+        explain=params.explain,
+        reference_time=params.reference_time,
+    )
     # Without expand_hops an answer shows only the ranked rows, so it can be reused while they
-    # are unchanged (soma_project.search_cache); linked memories are loaded every time.
-    reusable = params.expand_hops == 0
+    # are unchanged (soma_project.search_cache); linked memories are loaded every time. A
+    # re-ranked or explained answer depends on the time as well: rendered anew every time.
+    reusable = params.expand_hops == 0 and not ranking.active
     result = memory_search(
         tenant=tenant,
         query=params.query,
@@ -50,22 +61,34 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
         conditions=parse_filters(params.filters),
         mode=params.mode,
         load=not reusable,
+        ranking=ranking,
     )
-    ranked = result.ranked
-    if reusable and ranked is not None:
-        body = rendered_searches.answer(
-            tenant=tenant,
-            ranked=ranked,
-            load=lambda: ranked_memories(tenant=tenant, ranked=ranked),
-            render=lambda hits: _render(request, hits),
+    ranked, load = result.ranked, result.load
+    if reusable and ranked is not None and load is not None:
+        body, shown = rendered_searches.answer(
+            tenant=tenant, ranked=ranked, load=load, render=lambda hits: _render(request, hits)
         )
+        memory_access_record(ids=shown)
         return HttpResponse(body, content_type=_api().get_content_type())
+    memory_access_record(ids=[memory.pk for memory, _ in result.hits])
+    if params.expand_hops == 0:
+        return HttpResponse(
+            _render(request, result.hits, degraded=result.degraded, details=result.details),
+            content_type=_api().get_content_type(),
+        )
     return {"memories": _hits_out(tenant, result, params.expand_hops), "degraded": result.degraded}
 
 
-def _render(request: HttpRequest, hits: list[tuple[Memory, float]]) -> bytes:
+def _render(
+    request: HttpRequest,
+    hits: list[tuple[Memory, float]],
+    *,
+    degraded: bool = False,
+    details: dict[uuid.UUID, dict[str, Any]] | None = None,
+) -> bytes:
     """The bytes ninja would send for these ranked hits under the SearchOut contract."""
-    out = SearchOut.model_validate({"memories": [_Hit(memory, score) for memory, score in hits], "degraded": False})
+    found = [_Hit(memory, score, details=details.get(memory.pk) if details else None) for memory, score in hits]
+    out = SearchOut.model_validate({"memories": found, "degraded": degraded})
     content = _api().renderer.render(request, out.model_dump(), response_status=200)
     return content if isinstance(content, bytes) else content.encode()
 
@@ -79,15 +102,22 @@ def _api() -> NinjaAPI:
 class _Hit:
     """A memory as SearchHitOut reads it: the memory's fields, plus its score and link."""
 
-    def __init__(self, memory: Memory, score: float | None, via: dict[str, Any] | None = None) -> None:
-        self.memory, self.score, self.via = memory, score, via
+    def __init__(
+        self,
+        memory: Memory,
+        score: float | None,
+        via: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.memory, self.score, self.via, self.score_details = memory, score, via, details
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.memory, name)
 
 
 def _hits_out(tenant: str, result: SearchResult, expand_hops: int) -> list[_Hit]:
-    hits = [_Hit(memory, score) for memory, score in result.hits]
+    details = result.details or {}
+    hits = [_Hit(memory, score, details=details.get(memory.pk)) for memory, score in result.hits]
     if expand_hops == 0 or not hits:
         return hits
     # The linked memories follow all the hits, grouped by the hit they hang from, best hit first.

@@ -37,9 +37,11 @@ class RenderedSearches:
         ranked: Ranked,
         render: Callable[[list[tuple[Memory, float]]], bytes],
         load: Callable[[], list[tuple[Memory, float]]],
-    ) -> bytes:
-        """The rendered answer for this ranking: reused when its rows are as they were, else
-        `render(load())`. One query; two when a cached answer turns out stale."""
+    ) -> tuple[bytes, list[uuid.UUID]]:
+        """The rendered answer for this ranking, and the ids it shows: reused when its rows are
+        as they were, else `render(load())`. One query; two when a cached answer turns out stale.
+        A ranking that holds an expired row never matches (that row has no version): such an
+        answer, which `load` filled from further down, is rendered every time until the purge."""
         key = (tenant, tuple(ranked))
         with self._lock:
             cached = self._answers.get(key)
@@ -50,7 +52,7 @@ class RenderedSearches:
                 with self._lock:
                     if key in self._answers:
                         self._answers.move_to_end(key)
-                return body
+                return body, list(versions)
         hits = load()
         body = render(hits)
         versions = {memory.pk: memory.row_version for memory, _ in hits}  # type: ignore[attr-defined]
@@ -59,7 +61,7 @@ class RenderedSearches:
             self._answers.move_to_end(key)
             while len(self._answers) > self.size:
                 self._answers.popitem(last=False)
-        return body
+        return body, list(versions)
 
     def clear(self) -> None:
         with self._lock:

@@ -24,6 +24,8 @@ logger = logging.getLogger("soma.vectors")
 
 # Saves that only record the vector state must not index again (they are the indexing's own).
 _STATE_FIELDS = frozenset({"vector_status", "vector_model", "vector_error"})
+# Nor saves of fields the point does not hold (memories.services.memory_update: pinned, expiry).
+_UNINDEXED_FIELDS = _STATE_FIELDS | {"pinned", "expires_at", "updated_at"}
 
 
 def _index_after_commit(ids: Sequence[uuid.UUID], memories: Sequence[Memory] | None = None) -> None:
@@ -53,7 +55,7 @@ def index_upserted(
 def index_saved(
     sender: Any, instance: Memory, raw: bool = False, update_fields: frozenset[str] | None = None, **kwargs: Any
 ) -> None:
-    if raw or (update_fields is not None and set(update_fields) <= _STATE_FIELDS):
+    if raw or (update_fields is not None and set(update_fields) <= _UNINDEXED_FIELDS):
         return
     try:
         _index_after_commit([instance.pk])
