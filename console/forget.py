@@ -43,7 +43,7 @@ class ForgetForm(forms.Form):
     reference_time = forms.DateTimeField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         try:
             for name in ("tenant", "namespace"):
                 if data.get(name):
