@@ -19,6 +19,7 @@ from django.utils import timezone
 from memories.filters import FilterCondition
 from memories.models import Memory
 from memories.selectors import ForgetPolicy, memories_forget_candidates
+from memories.signals import bulk_delete, memories_deleted
 
 # How many ids a forget answer lists (the count covers them all).
 FORGET_LISTED_IDS = 1000
@@ -41,7 +42,10 @@ def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime) -> int
         queryset = queryset.filter(expires_at__lte=now) if event == "expired" else queryset.filter(pinned=False)
         # TODO(issue 17): record an `expired` / `forgotten` version of each memory here, through
         # the history service, before the rows go (in this transaction).
-        _, per_model = queryset.delete()
+        gone = list(queryset.values_list("pk", flat=True))
+        with bulk_delete():
+            _, per_model = Memory.objects.filter(pk__in=gone).delete()
+        memories_deleted.send(sender=Memory, ids=gone)
         return per_model.get(Memory._meta.label, 0)
 
 

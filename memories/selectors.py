@@ -53,6 +53,25 @@ def memory_row_versions(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.U
         return dict(cursor.fetchall())
 
 
+def memory_ranking_columns(
+    *, tenant: str, ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, datetime, datetime | None, float, str]]:
+    """(id, created_at, last_accessed_at, importance, row version) of the tenant's visible
+    memories among `ids`: what re-ranking reads of a candidate pool, in one narrow query."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ranking_sql(), [tenant, list(ids), timezone.now()])
+        return cursor.fetchall()
+
+
+@functools.cache
+def _ranking_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Memory._meta.db_table)
+    columns = ", ".join(f"{table}.{quote(name)}" for name in ("id", "created_at", "last_accessed_at", "importance"))
+    version = _ROW_VERSION.format(table=table)
+    return f"SELECT {columns}, {version} FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
+
+
 # A row version: `xmin`, the transaction that wrote it, and `ctid`, where that tuple lies. Every
 # UPDATE writes a new tuple: another transaction gives it another xmin, the same transaction
 # (which keeps its xmin) another ctid; a slot freed by VACUUM is only reused by a later writer.

@@ -16,9 +16,9 @@ from graph.selectors import neighbors_for_many
 from memories.access import memory_access_record
 from memories.filters import parse_filters
 from memories.models import Memory
-from memories.schemas import ErrorOut
+from memories.schemas import ErrorOut, MemoryOut
 from soma_project.auth import request_tenant
-from soma_project.search_cache import rendered_searches
+from soma_project.search_cache import rendered_memories, rendered_searches
 from vectors.ranking import ranking_from
 from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
 from vectors.selectors import SearchResult, memory_search
@@ -51,6 +51,8 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
     # are unchanged (soma_project.search_cache); linked memories are loaded every time. A
     # re-ranked or explained answer depends on the time as well: rendered anew every time.
     reusable = params.expand_hops == 0 and not ranking.active
+    # A re-ranked answer is put together from rendered rows (search_cache.rendered_memories).
+    assembled = params.expand_hops == 0 and ranking.reorders
     result = memory_search(
         tenant=tenant,
         query=params.query,
@@ -60,7 +62,7 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
         memory_type=params.memory_type,
         conditions=parse_filters(params.filters),
         mode=params.mode,
-        load=not reusable,
+        load=not (reusable or assembled),
         ranking=ranking,
     )
     ranked, load = result.ranked, result.load
@@ -68,6 +70,10 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
         body, shown = rendered_searches.answer(
             tenant=tenant, ranked=ranked, load=load, render=lambda hits: _render(request, hits)
         )
+        memory_access_record(ids=shown)
+        return HttpResponse(body, content_type=_api().get_content_type())
+    if assembled and ranked is not None and result.versions is not None:
+        body, shown = _assembled(request, tenant, ranked, result.versions, result.details)
         memory_access_record(ids=shown)
         return HttpResponse(body, content_type=_api().get_content_type())
     memory_access_record(ids=[memory.pk for memory, _ in result.hits])
@@ -91,6 +97,40 @@ def _render(
     out = SearchOut.model_validate({"memories": found, "degraded": degraded})
     content = _api().renderer.render(request, out.model_dump(), response_status=200)
     return content if isinstance(content, bytes) else content.encode()
+
+
+def _assembled(
+    request: HttpRequest,
+    tenant: str,
+    ranked: list[tuple[str, float]],
+    versions: dict[uuid.UUID, str],
+    details: dict[uuid.UUID, dict[str, Any]] | None,
+) -> tuple[bytes, list[uuid.UUID]]:
+    """The bytes `_render` would give for these hits, from each memory's rendered fragment:
+    SearchHitOut is MemoryOut's fields, then score, via and (with explain) score_details."""
+    renderer = _api().renderer
+
+    def encode(value: Any) -> bytes:
+        content = renderer.render(request, value, response_status=200)
+        return content if isinstance(content, bytes) else content.encode()
+
+    def render_memory(memory: Memory) -> bytes:
+        return encode(MemoryOut.model_validate(memory).model_dump())
+
+    fragments = rendered_memories.fragments(tenant=tenant, versions=versions, render=render_memory)
+    parts, shown = [], []
+    for memory_id, score in ranked:
+        key = uuid.UUID(memory_id)
+        fragment = fragments.get(key)
+        if fragment is None:
+            continue  # gone between the pool's query and the load
+        # score_details holds plain floats and None already (vectors.ranking): no model needed.
+        tail: dict[str, Any] = {"score": score, "via": None}
+        if details is not None:
+            tail["score_details"] = details[key]
+        parts.append(fragment[:-1] + b", " + encode(tail)[1:])
+        shown.append(key)
+    return b'{"memories": [' + b", ".join(parts) + b'], "degraded": false}', shown
 
 
 def _api() -> NinjaAPI:

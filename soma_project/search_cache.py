@@ -18,10 +18,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 
 from memories.models import Memory
-from memories.selectors import memory_row_versions
+from memories.selectors import memories_by_ids, memory_row_versions
 from vectors.selectors import Ranked
 
 RENDERED_SEARCHES = 1024
+RENDERED_MEMORIES = 4096
 
 
 class RenderedSearches:
@@ -69,3 +70,50 @@ class RenderedSearches:
 
 
 rendered_searches = RenderedSearches()
+
+
+class RenderedMemories:
+    """Each memory's rendered JSON object, reused while its row version is unchanged: the
+    fragments a re-ranked answer is put together from. Such an answer cannot be reused whole
+    (its scores move with the clock), but its rows mostly are the same: the pool's one narrow
+    query gives every candidate's version, so an answer costs that query, and a load only for
+    rows never rendered or changed since. Per process, bounded (RENDERED_MEMORIES rows)."""
+
+    def __init__(self, size: int = RENDERED_MEMORIES) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._rows: OrderedDict[tuple[str, uuid.UUID], tuple[str, bytes]] = OrderedDict()
+
+    def fragments(
+        self,
+        *,
+        tenant: str,
+        versions: dict[uuid.UUID, str],
+        render: Callable[[Memory], bytes],
+    ) -> dict[uuid.UUID, bytes]:
+        """The rendered memory of each id in `versions` still visible; one query when any of
+        them has no fragment of that version yet, none otherwise."""
+        found: dict[uuid.UUID, bytes] = {}
+        with self._lock:
+            for memory_id, version in versions.items():
+                cached = self._rows.get((tenant, memory_id))
+                if cached is not None and cached[0] == version:
+                    found[memory_id] = cached[1]
+                    self._rows.move_to_end((tenant, memory_id))
+        missing = [memory_id for memory_id in versions if memory_id not in found]
+        if missing:
+            for memory_id, memory in memories_by_ids(tenant=tenant, ids=missing).items():
+                fragment = render(memory)
+                found[memory_id] = fragment
+                with self._lock:
+                    self._rows[(tenant, memory_id)] = (memory.row_version, fragment)  # type: ignore[attr-defined]
+                    while len(self._rows) > self.size:
+                        self._rows.popitem(last=False)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._rows.clear()
+
+
+rendered_memories = RenderedMemories()

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from memories.errors import InvalidInput, MemoryErrorCode
 from memories.models import Memory
+from memories.selectors import memory_ranking_columns
 from vectors import selectors
 
 MAX_POOL = 500
@@ -146,6 +147,8 @@ class Candidate:
     created_at: datetime
     last_accessed_at: datetime | None
     importance: float
+    # The row's version (memories.selectors._ROW_VERSION), where the pool query read it.
+    version: str | None = None
 
 
 def score_candidates(
@@ -211,8 +214,11 @@ def search_ranked(
     top_k: int,
     offset: int,
     ranking: Ranking,
+    load: bool = True,
 ) -> selectors.SearchResult:
-    """Re-ranked (recency, importance) over a wider pool, or relevance with min_score/explain."""
+    """Re-ranked (recency, importance) over a wider pool, or relevance with min_score/explain.
+    With load=False a re-ranked engine answer is left unloaded: `ranked` holds the chosen ids
+    with their final scores and `versions` their rows' versions (soma_project.search_cache)."""
     limit, start = (pool_size(top_k=top_k, offset=offset), 0) if ranking.reorders else (top_k, offset)
     degraded = False
     hits: list[tuple[Memory, float]] | None = None
@@ -246,6 +252,12 @@ def search_ranked(
     scored = score_candidates(candidates, ranking=ranking, cosine=mode == "vector" and not degraded, sides=sides)
     if ranking.reorders:
         scored = scored[offset : offset + top_k]
+        if not load and not degraded:
+            return selectors.SearchResult(
+                ranked=[(str(candidate.id), details["final"]) for candidate, details in scored],
+                details={candidate.id: details for candidate, details in scored} if ranking.explain else None,
+                versions={candidate.id: candidate.version or "" for candidate, _ in scored},
+            )
         loaded = selectors.memories_by_ids(tenant=scope.tenant, ids=[candidate.id for candidate, _ in scored])
     chosen = [(candidate, details) for candidate, details in scored if candidate.id in loaded]
     return selectors.SearchResult(
@@ -258,12 +270,7 @@ def search_ranked(
 def _candidates(tenant: str, ranked: selectors.Ranked) -> list[Candidate]:
     """The pool's visible memories, in the engine's order, with only what scoring reads."""
     ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
-    rows = {
-        row[0]: row
-        for row in Memory.objects.filter(tenant=tenant, pk__in=ids)
-        .visible()
-        .values_list("id", "created_at", "last_accessed_at", "importance")
-    }
+    rows = {row[0]: row for row in memory_ranking_columns(tenant=tenant, ids=ids)}
     return [
         Candidate(
             id=memory_id,
@@ -271,6 +278,7 @@ def _candidates(tenant: str, ranked: selectors.Ranked) -> list[Candidate]:
             created_at=rows[memory_id][1],
             last_accessed_at=rows[memory_id][2],
             importance=rows[memory_id][3],
+            version=rows[memory_id][4],
         )
         for memory_id, (_, score) in zip(ids, ranked, strict=True)
         if memory_id in rows

@@ -55,6 +55,8 @@ class SearchResult:
     load: Callable[[], list[tuple[Memory, float]]] | None = None
     # With explain: each hit's score_details, by id.
     details: dict[uuid.UUID, dict[str, Any]] | None = None
+    # A re-ranked answer left unloaded: the version of each row of `ranked`.
+    versions: dict[uuid.UUID, str] | None = None
 
 
 def query_vector(*, text: str) -> list[float]:
@@ -99,7 +101,9 @@ def memory_search(
     if ranking is not None and ranking.active:
         from vectors.ranking import search_ranked  # it builds on this module
 
-        result = search_ranked(scope, query, rank=rank, mode=mode, top_k=top_k, offset=offset, ranking=ranking)
+        result = search_ranked(
+            scope, query, rank=rank, mode=mode, top_k=top_k, offset=offset, ranking=ranking, load=load
+        )
         metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
         return result
     try:

@@ -6,9 +6,11 @@ import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from memories.access import access_buffer, memory_access_flush
 from memories.models import Memory
@@ -272,6 +274,46 @@ def test_bad_recency_json_on_get_is_a_400(edge_store: VectorStore, api: Any):
     for raw in ("{not json", json.dumps({"weight": 3})):
         response = api.get("/memories/search", {"query": "x", "recency": raw})
         assert (response.status_code, response.json()["code"]) == (400, "invalid_ranking")
+
+
+def test_a_reranked_answer_is_rendered_as_ninja_would_and_follows_row_changes(
+    edge_store: VectorStore, api: Any, write: Callable[..., Memory]
+):
+    from soma_project.search_cache import rendered_memories
+
+    for text in ["Bees dance to share where flowers are.", "Honeybees make honey.", "Ants farm fungi."]:
+        write(text, coord=None, metadata={"k": text[:4]})
+    options = {"query": "bees", "top_k": 3, "recency": {"weight": 0.4}, "reference_time": REF.isoformat()}
+    rendered_memories.clear()
+
+    for explain in (False, True):
+        assembled = api.post("/memories/search", {**options, "explain": explain})
+        again = api.post("/memories/search", {**options, "explain": explain})  # from the fragments
+        by_ninja = api.post("/memories/search", {**options, "explain": explain, "expand_hops": 1})
+        assert assembled.status_code == again.status_code == by_ninja.status_code == 200
+        assert assembled.content == again.content == by_ninja.content
+        assert assembled["Content-Type"] == by_ninja["Content-Type"]
+    first = json.loads(assembled.content)["memories"][0]
+
+    Memory.objects.filter(pk=first["id"]).update(payload={"content": "changed"})
+
+    after = search(api, **options)
+    assert next(hit for hit in after["memories"] if hit["id"] == first["id"])["payload"] == {"content": "changed"}
+
+
+def test_forget_and_purge_take_the_vectors_with_them(
+    edge_store: VectorStore, api: Any, write: Callable[..., Memory], django_capture_on_commit_callbacks: Any
+):
+    memories = [write(f"Fact number {i} about bees.") for i in range(4)]
+    Memory.objects.filter(pk=memories[0].pk).update(expires_at=REF)
+    assert edge_store.count(tenant="default") == 4
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.post("/memories/forget", {"keep_top_n": 2, "dry_run": False})
+        call_command("prune_expired", stdout=StringIO(), stderr=StringIO())
+
+    assert response.json()["count"] == 1  # the expired one is not forgotten: it is purged
+    assert Memory.objects.count() == edge_store.count(tenant="default") == 2
 
 
 # --- access tracking from search --------------------------------------------------------------
