@@ -14,7 +14,8 @@ query), then `--rounds` rounds in which every query is sent twice in a row, alte
 goes first: off (relevance only, the default; its answer is reused by the rendered-search
 cache while the rows are unchanged) and on (`recency {"weight": 0.3}`, `explain: true`: a pool
 of 50 candidates, one narrow PostgreSQL query for them, one for the 5 chosen, rendered every
-time). Prints p50/p90 of each and the difference of the p50s.
+time). Before that it waits until the embedded engine's background index builds are done.
+Prints p50/p90 of each and the difference of the p50s.
 
 Forget: a dry run of `keep_top_n = count - forget` (so `--forget` memories go), then the real run
 at the same reference time; meanwhile another thread sends searches and GET /healthz and counts
@@ -24,6 +25,7 @@ their latencies and failures, to show the API keeps serving.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -36,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_search import index_settle  # noqa: E402
 from benchlib import TimingClient, percentile, serve_embedded  # noqa: E402
 
 PORT = 9598
@@ -217,7 +220,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--forget", type=int, default=20_000)
     args = parser.parse_args()
-    print("command: .venv/bin/python bench/bench_aging.py " + " ".join(sys.argv[1:]), flush=True)
+    pool = os.environ.get("SOMA_SEARCH_RERANK_POOL")
+    prefix = f"SOMA_SEARCH_RERANK_POOL={pool} " if pool else ""
+    print(f"command: {prefix}.venv/bin/python bench/bench_aging.py " + " ".join(sys.argv[1:]), flush=True)
     texts = sentences(args.distinct, seed=1)
     queries = [f"who {verb} {obj}" for verb, obj in zip(VERBS * 20, OBJECTS * 20, strict=False)][:200]
     with tempfile.TemporaryDirectory(prefix="soma-bench-aging-") as tmp:
@@ -228,6 +233,8 @@ def main() -> None:
             client = TimingClient(url, {"Authorization": f"Bearer {TOKEN}"})
             rate = ingest(client, texts, args.count)
             print(f"ingest: {args.count} memories ({args.distinct} distinct texts) at {rate:.0f}/s")
+            # The background index builds (past SOMA_INDEX_THRESHOLD new points) would share the CPU.
+            index_settle(url, int(os.environ.get("SOMA_INDEX_THRESHOLD", "20000")))
             search_compare(client, queries, args.rounds)
             client.close()
             forget_while_serving(url, args.count, args.forget, queries[0])

@@ -6,6 +6,7 @@ so that "search" is never read as a memory reference.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -128,7 +129,8 @@ def _assembled(
         tail: dict[str, Any] = {"score": score, "via": None}
         if details is not None:
             tail["score_details"] = details[key]
-        parts.append(fragment[:-1] + b", " + encode(tail)[1:])
+        # Floats, None and str keys only: json.dumps writes them as the API's renderer does.
+        parts.append(fragment[:-1] + b", " + json.dumps(tail).encode()[1:])
         shown.append(key)
     return b'{"memories": [' + b", ".join(parts) + b'], "degraded": false}', shown
 
