@@ -111,10 +111,10 @@ class ForgetIn(Schema):
     memory_type: MemoryTypeLiteral | None = None
     # Any JSON value: the filter parser answers 400 invalid_filter for what is not an object.
     filters: Any = None
-    max_age_days: float | None = Field(None, ge=0, le=1_000_000)
-    max_inactive_days: float | None = Field(None, ge=0, le=1_000_000)
-    keep_top_n: int | None = Field(None, ge=0, le=1_000_000_000)
-    dry_run: bool = True
+    max_age_days: float | None = Field(None, ge=0, le=1_000_000, strict=True)
+    max_inactive_days: float | None = Field(None, ge=0, le=1_000_000, strict=True)
+    keep_top_n: int | None = Field(None, ge=0, le=1_000_000_000, strict=True)
+    dry_run: bool = Field(True, strict=True)
     reference_time: datetime | None = Field(None, description="The 'now' of the rules (default: now)")
 
 

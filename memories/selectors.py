@@ -244,11 +244,19 @@ def memories_forget_candidates(
         scope = scope.filter(conditions_to_q(list(conditions)))
     scope = scope.annotate(last_active=Greatest("created_at", Coalesce("last_accessed_at", "created_at")))
     rule = Q(pk__in=[])
-    if policy.max_age_days is not None:
-        rule |= Q(created_at__lt=now - timedelta(days=policy.max_age_days))
-    if policy.max_inactive_days is not None:
-        rule |= Q(last_active__lt=now - timedelta(days=policy.max_inactive_days))
+    if policy.max_age_days is not None and (cutoff := _days_before(now, policy.max_age_days)) is not None:
+        rule |= Q(created_at__lt=cutoff)
+    if policy.max_inactive_days is not None and (cutoff := _days_before(now, policy.max_inactive_days)) is not None:
+        rule |= Q(last_active__lt=cutoff)
     if policy.keep_top_n is not None:
         kept = scope.order_by("-importance", "-last_active", "-id").values("pk")[: policy.keep_top_n]
         rule |= ~Q(pk__in=Subquery(kept))
     return scope.filter(rule).order_by("created_at", "id")
+
+
+def _days_before(now: datetime, days: float) -> datetime | None:
+    """`now` minus `days`; None where that is before the year 1 (no memory is that old)."""
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        return None

@@ -254,6 +254,15 @@ def test_forget_dry_run_changes_nothing_and_the_real_run_forgets_exactly_its_ids
     )
 
 
+def test_forget_rules_reaching_before_the_year_1_match_nothing(api):
+    create(api)
+
+    response = forget(api, max_age_days=999_999, reference_time="0716-05-09T08:10:14Z", dry_run=False)
+
+    assert response.json() == {"dry_run": False, "count": 0, "ids": []}
+    assert Memory.objects.count() == 1
+
+
 def test_forget_by_inactivity_counts_the_last_access(api):
     idle = create(api, payload={"content": "idle"})
     read = create(api, payload={"content": "read lately"})
@@ -306,6 +315,8 @@ def test_forget_stays_in_its_scope(api):
         ({}, 400, "invalid_forget_policy"),
         ({"max_age_days": -1}, 422, "validation_error"),
         ({"keep_top_n": "ten"}, 422, "validation_error"),
+        ({"keep_top_n": 2.0}, 422, "validation_error"),
+        ({"keep_top_n": 1, "max_age_days": "3"}, 422, "validation_error"),
         ({"keep_top_n": 1, "filters": {"x": {"near": 1}}}, 400, "invalid_filter"),
         ({"keep_top_n": 1, "surprise": True}, 422, "validation_error"),
     ],
