@@ -53,11 +53,10 @@ def memory_row_versions(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.U
         return dict(cursor.fetchall())
 
 
-def memory_ranking_columns(
-    *, tenant: str, ids: Sequence[uuid.UUID]
-) -> list[tuple[uuid.UUID, datetime, datetime | None, float, str]]:
+def memory_ranking_columns(*, tenant: str, ids: Sequence[str]) -> list[tuple[str, float, float | None, float, str]]:
     """(id, created_at, last_accessed_at, importance, row version) of the tenant's visible
-    memories among `ids`: what re-ranking reads of a candidate pool, in one narrow query."""
+    memories among `ids` (canonical UUID text), the times as epoch seconds: what re-ranking
+    reads of a candidate pool, in one narrow query of text and numbers (no object to build)."""
     with connection.cursor() as cursor:
         cursor.execute(_ranking_sql(), [tenant, list(ids), timezone.now()])
         return cursor.fetchall()
@@ -67,9 +66,18 @@ def memory_ranking_columns(
 def _ranking_sql() -> str:
     quote = connection.ops.quote_name
     table = quote(Memory._meta.db_table)
-    columns = ", ".join(f"{table}.{quote(name)}" for name in ("id", "created_at", "last_accessed_at", "importance"))
+    column = functools.partial("{}.{}".format, table)
+    expires = column(quote("expires_at"))
+    columns = (
+        f"{column(quote('id'))}::text, extract(epoch from {column(quote('created_at'))})::float8, "
+        f"extract(epoch from {column(quote('last_accessed_at'))})::float8, {column(quote('importance'))}"
+    )
+    where = (
+        f"{column(quote('tenant'))} = %s AND {column(quote('id'))} = ANY(%s::uuid[]) "
+        f"AND ({expires} IS NULL OR {expires} > %s)"
+    )
     version = _ROW_VERSION.format(table=table)
-    return f"SELECT {columns}, {version} FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
+    return f"SELECT {columns}, {version} FROM {table} WHERE {where}"  # noqa: S608
 
 
 # A row version: `xmin`, the transaction that wrote it, and `ctid`, where that tuple lies. Every

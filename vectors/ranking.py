@@ -128,36 +128,35 @@ def pool_size(*, top_k: int, offset: int) -> int:
     return max(wanted, min(MAX_POOL, max(settings.SOMA_SEARCH_RERANK_POOL, POOL_FACTOR * wanted)))
 
 
-def recency_of(*, created_at: datetime, last_accessed_at: datetime | None, now: datetime, ranking: Ranking) -> float:
-    """The fresher of the creation decay and the last-access decay, in 0..1."""
-    age_days = max(0.0, (now - created_at).total_seconds() / SECONDS_PER_DAY)
-    fresh = 0.5 ** (age_days / ranking.half_life_days)
-    if last_accessed_at is not None:
-        idle_days = max(0.0, (now - last_accessed_at).total_seconds() / SECONDS_PER_DAY)
-        fresh = max(fresh, 0.5 ** (idle_days / ranking.access_half_life_days))
+def recency_of(*, created_ts: float, accessed_ts: float | None, now_ts: float, ranking: Ranking) -> float:
+    """The fresher of the creation decay and the last-access decay, in 0..1 (epoch seconds in)."""
+    fresh = 0.5 ** (max(0.0, now_ts - created_ts) / SECONDS_PER_DAY / ranking.half_life_days)
+    if accessed_ts is not None:
+        idle = max(0.0, now_ts - accessed_ts) / SECONDS_PER_DAY
+        fresh = max(fresh, 0.5 ** (idle / ranking.access_half_life_days))
     return fresh
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """What scoring needs of a memory: its relevance and three columns."""
+    """What scoring needs of a memory: its id (canonical UUID text), relevance, three columns."""
 
-    id: Any
+    id: str
     score: float
-    created_at: datetime
-    last_accessed_at: datetime | None
+    created_ts: float
+    accessed_ts: float | None
     importance: float
     # The row's version (memories.selectors._ROW_VERSION), where the pool query read it.
     version: str | None = None
 
 
 def score_candidates(
-    candidates: list[Candidate], *, ranking: Ranking, cosine: bool, sides: Mapping[str, Mapping[Any, float]]
+    candidates: list[Candidate], *, ranking: Ranking, cosine: bool, sides: Mapping[str, Mapping[str, float]]
 ) -> list[tuple[Candidate, dict[str, Any]]]:
     """Each candidate with its score_details, best first by `final` (stable: ties keep the
     relevance order the candidates came in). `sides` maps "vector"/"keyword" to the raw score
     each side gave (a hit missing from a side gets null)."""
-    now = ranking.now()
+    now_ts = ranking.now().timestamp()
     reorders = ranking.reorders
     scale = 1.0
     if reorders and not cosine:
@@ -171,10 +170,7 @@ def score_candidates(
             relevance = candidate.score * scale
             relevance = min(max(relevance, 0.0), 1.0)
             recency = recency_of(
-                created_at=candidate.created_at,
-                last_accessed_at=candidate.last_accessed_at,
-                now=now,
-                ranking=ranking,
+                created_ts=candidate.created_ts, accessed_ts=candidate.accessed_ts, now_ts=now_ts, ranking=ranking
             )
             parts = (
                 weights["relevance"] * relevance,
@@ -230,7 +226,7 @@ def search_ranked(
         degraded = True
         hits = selectors._keyword_hits(scope, query, limit=limit, offset=start)
         ranked = [(str(memory.pk), score) for memory, score in hits]
-    sides: dict[str, dict[Any, float]] = {}
+    sides: dict[str, dict[str, float]] = {}
     if ranking.explain:
         sides = _side_scores(scope, query, mode="keyword" if degraded else mode, ranked=ranked, limit=limit)
     if ranking.reorders:
@@ -240,65 +236,65 @@ def search_ranked(
             hits = selectors._visible_hits(scope, query, rank=rank, ranked=ranked, limit=top_k, offset=offset)
         candidates = [
             Candidate(
-                id=m.pk,
+                id=str(m.pk),
                 score=score,
-                created_at=m.created_at,
-                last_accessed_at=m.last_accessed_at,
+                created_ts=m.created_at.timestamp(),
+                accessed_ts=m.last_accessed_at.timestamp() if m.last_accessed_at else None,
                 importance=m.importance,
             )
             for m, score in hits
         ]
-        loaded = {m.pk: m for m, _ in hits}
+        loaded = {str(m.pk): m for m, _ in hits}
     scored = score_candidates(candidates, ranking=ranking, cosine=mode == "vector" and not degraded, sides=sides)
     if ranking.reorders:
         scored = scored[offset : offset + top_k]
         if not load and not degraded:
             return selectors.SearchResult(
-                ranked=[(str(candidate.id), details["final"]) for candidate, details in scored],
-                details={candidate.id: details for candidate, details in scored} if ranking.explain else None,
-                versions={candidate.id: candidate.version or "" for candidate, _ in scored},
+                ranked=[(candidate.id, details["final"]) for candidate, details in scored],
+                details={uuid.UUID(c.id): details for c, details in scored} if ranking.explain else None,
+                versions={uuid.UUID(c.id): c.version or "" for c, _ in scored},
             )
-        loaded = selectors.memories_by_ids(tenant=scope.tenant, ids=[candidate.id for candidate, _ in scored])
+        found = selectors.memories_by_ids(tenant=scope.tenant, ids=[uuid.UUID(c.id) for c, _ in scored])
+        loaded = {str(memory_id): memory for memory_id, memory in found.items()}
     chosen = [(candidate, details) for candidate, details in scored if candidate.id in loaded]
     return selectors.SearchResult(
         hits=[(loaded[candidate.id], details["final"]) for candidate, details in chosen],
         degraded=degraded,
-        details={candidate.id: details for candidate, details in chosen} if ranking.explain else None,
+        details={loaded[c.id].pk: details for c, details in chosen} if ranking.explain else None,
     )
 
 
 def _candidates(tenant: str, ranked: selectors.Ranked) -> list[Candidate]:
     """The pool's visible memories, in the engine's order, with only what scoring reads."""
-    ids = [uuid.UUID(memory_id) for memory_id, _ in ranked]
-    rows = {row[0]: row for row in memory_ranking_columns(tenant=tenant, ids=ids)}
+    rows = {row[0]: row for row in memory_ranking_columns(tenant=tenant, ids=[memory_id for memory_id, _ in ranked])}
     return [
         Candidate(
             id=memory_id,
             score=score,
-            created_at=rows[memory_id][1],
-            last_accessed_at=rows[memory_id][2],
-            importance=rows[memory_id][3],
-            version=rows[memory_id][4],
+            created_ts=row[1],
+            accessed_ts=row[2],
+            importance=row[3],
+            version=row[4],
         )
-        for memory_id, (_, score) in zip(ids, ranked, strict=True)
-        if memory_id in rows
+        for memory_id, score in ranked
+        if (row := rows.get(memory_id)) is not None
     ]
 
 
 def _side_scores(
     scope: selectors._Scope, query: str, *, mode: str, ranked: selectors.Ranked, limit: int
-) -> dict[str, dict[Any, float]]:
+) -> dict[str, dict[str, float]]:
     """The raw scores explain shows: the mode's own, or for hybrid each side's over its own top
     `limit` (engine searches of their own; a hit outside a side's top gets null)."""
-    own = {uuid.UUID(memory_id): score for memory_id, score in ranked}
+    own = dict(ranked)
     if mode == "vector":
         return {"vector": own}
     if mode == "keyword":
         return {"keyword": own}
-    sides: dict[str, dict[Any, float]] = {}
+    sides: dict[str, dict[str, float]] = {}
     for side, rank in (("vector", selectors._dense_ranked), ("keyword", selectors._sparse_ranked)):
         try:
-            sides[side] = {uuid.UUID(i): score for i, score in rank(scope, query, limit=limit, offset=0)}
+            sides[side] = dict(rank(scope, query, limit=limit, offset=0))
         except (selectors.VectorStoreError, selectors.EmbeddingError):
             sides[side] = {}
     return sides
