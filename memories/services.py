@@ -231,30 +231,9 @@ def _upsert_once(rows: list[dict[str, Any]], *, now: datetime) -> list[UpsertRes
     return results
 
 
-# Every stored column but the generated search_document (left deferred on the built instances).
-_MEMORY_COLUMNS = [
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "coord_key",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "vector_status",
-    "vector_model",
-    "vector_error",
-    "vector_epoch",
-    "bare_node",
-    "pinned",
-    "expires_at",
-    "last_accessed_at",
-    "access_count",
-]
+# Every stored column but the generated search_document (left deferred on the built instances),
+# in the model's order, which Model.from_db expects.
+_MEMORY_COLUMNS = [field.attname for field in Memory._meta.concrete_fields if field.name != "search_document"]
 
 
 def _coordinate_keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
