@@ -40,8 +40,10 @@ def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime) -> int
         queryset = Memory.objects.filter(pk__in=list(ids))
         # A memory pinned, or given a later expiry, since the run chose it stays.
         queryset = queryset.filter(expires_at__lte=now) if event == "expired" else queryset.filter(pinned=False)
-        # TODO(issue 17): record an `expired` / `forgotten` version of each memory here, through
-        # the history service, before the rows go (in this transaction).
+        # TODO(issue 17): record an `expired` / `forgotten` version of each memory here, before the
+        # rows go and in this transaction: load the rows (select_for_update) and call
+        # memories.history_services.memory_versions_record_removal(memories=rows, event=event,
+        # actor=...) ("system" for expiry; the caller's actor for forget, passed down).
         gone = list(queryset.values_list("pk", flat=True))
         with bulk_delete():
             _, per_model = Memory.objects.filter(pk__in=gone).delete()
