@@ -30,6 +30,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 
 from console.exports import memory_export_lines
+from console.forget import forget_view
 from console.forms import MemoryAddForm, MemoryChangeForm
 from console.list_filters import NamespaceFilter, TenantFilter
 from console.pagination import EstimatedCountPaginator
@@ -316,12 +317,16 @@ class MemoryAdmin(admin.ModelAdmin):
                 "reindex-dirty/",
                 self.admin_site.admin_view(self.reindex_dirty_view),
                 name="memories_memory_reindex_dirty",
-            )
+            ),
+            path("forget/", self.admin_site.admin_view(self.forget_view), name="memories_memory_forget"),
         ]
         return extra + super().get_urls()
 
     def reindex_dirty_view(self, request: HttpRequest) -> HttpResponse:
         return _reindex_dirty(self, request)
+
+    def forget_view(self, request: HttpRequest) -> HttpResponse:
+        return forget_view(self, request)
 
 
 def _reindex_dirty(model_admin: MemoryAdmin, request: HttpRequest) -> HttpResponse:

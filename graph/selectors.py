@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from django.db import connection
 from django.db.models import Q
+from django.utils import timezone
 
 from graph.errors import GraphErrorCode, InvalidInput, NotFound, Unprocessable
 from graph.models import Link
@@ -104,11 +105,15 @@ def nodes_resolve(*, tenant: str, refs: Sequence[MemoryRef]) -> list[Memory | No
     condition = Q()
     for ref in refs:
         condition |= ref.q()
-    found = list(Memory.with_nodes.filter(condition, tenant=tenant).only(*REF_FIELDS))
+    found = list(Memory.with_nodes.filter(condition, tenant=tenant).only(*REF_FIELDS, "expires_at"))
+    now = timezone.now()
     resolved: list[Memory | None] = []
     for ref in refs:
         node = next((m for m in found if ref.matches(m)), None)
-        if node is None and ref.id is not None:
+        # An expired memory named by its id is gone, as if deleted. Its coordinate stays a node
+        # until the purge (the row holds the coordinate's unique key meanwhile).
+        expired = node is not None and node.expires_at is not None and node.expires_at <= now
+        if (node is None or expired) and ref.id is not None:
             raise NotFound(f"Memory {ref.label} not found.", GraphErrorCode.MEMORY_NOT_FOUND)
         resolved.append(node)
     return resolved
@@ -342,7 +347,8 @@ def _load_memories(tenant: str, ids: Sequence[str], *, with_nodes: bool = False)
     if not ids:
         return {}
     manager = Memory.with_nodes if with_nodes else Memory.objects
-    queryset = manager.filter(tenant=tenant, pk__in=ids).defer("search_document")
+    # An expired memory is left out, as if deleted (its links lead nowhere until the purge).
+    queryset = manager.visible().filter(tenant=tenant, pk__in=ids).defer("search_document")
     return {str(memory.pk): memory for memory in queryset}
 
 
@@ -507,10 +513,11 @@ def _path_through(
         link_types.append(step[2])
         step = backward[step[0]]
     memories = {
-        str(memory.pk): memory for memory in Memory.with_nodes.filter(tenant=tenant, pk__in=ids).only(*REF_FIELDS)
+        str(memory.pk): memory
+        for memory in Memory.with_nodes.visible().filter(tenant=tenant, pk__in=ids).only(*REF_FIELDS)
     }
     if len(memories) < len(ids):
-        return None  # a memory on the way was deleted meanwhile
+        return None  # a memory on the way was deleted (or expired) meanwhile
     return GraphPath(nodes=[memories[memory_id] for memory_id in ids], link_types=link_types)
 
 

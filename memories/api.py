@@ -11,7 +11,8 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
-from memories import history_selectors, history_services, selectors, services
+from memories import aging, history_selectors, history_services, selectors, services
+from memories.access import memory_access_record
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
 from memories.filters import parse_filters
 from memories.idempotency import (
@@ -26,6 +27,8 @@ from memories.schemas import (
     BatchIn,
     BatchOut,
     ErrorOut,
+    ForgetIn,
+    ForgetOut,
     HistoryOut,
     MemoryCreatedOut,
     MemoryDeletedOut,
@@ -56,6 +59,9 @@ def draft_from(body: MemoryIn) -> services.MemoryDraft:
         importance=body.importance,
         dedupe=body.dedupe,
         dedupe_threshold=body.dedupe_threshold,
+        pinned=body.pinned,
+        expires_at=body.expires_at,
+        ttl_seconds=body.ttl_seconds,
     )
 
 
@@ -133,6 +139,7 @@ class ListQuery(Schema):
     filters: str | None = Field(None, max_length=10_000, description='JSON object, e.g. {"user_id": "u1"}')
     limit: int = Field(50, ge=1, le=500)
     cursor: str | None = Field(None, max_length=500)
+    include_expired: bool = False
 
 
 @router.get("", response={200: MemoryListOut, **ERRORS})
@@ -144,17 +151,43 @@ def list_memories(request: HttpRequest, query: Query[ListQuery]) -> dict[str, An
         conditions=parse_filters(query.filters),
         limit=query.limit,
         cursor=query.cursor,
+        include_expired=query.include_expired,
     )
     return {"items": page.items, "next_cursor": page.next_cursor}
+
+
+@router.post("/forget", response={200: ForgetOut, **ERRORS})
+def forget_memories(request: HttpRequest, body: ForgetIn) -> dict[str, Any]:
+    policy = selectors.ForgetPolicy(
+        max_age_days=body.max_age_days, max_inactive_days=body.max_inactive_days, keep_top_n=body.keep_top_n
+    )
+    result = aging.memories_forget(
+        tenant=request_tenant(request),
+        policy=policy,
+        namespace=body.namespace,
+        memory_type=body.memory_type,
+        conditions=parse_filters(body.filters),
+        dry_run=body.dry_run,
+        now=body.reference_time,
+        actor=request_actor(request),
+    )
+    return {"dry_run": result.dry_run, "count": result.count, "ids": result.ids}
 
 
 class RefQuery(Schema):
     namespace: str | None = Field(None, pattern=NAME_REGEX)
 
 
+class GetQuery(RefQuery):
+    include_expired: bool = False
+
+
 @router.get("/{ref}", response={200: MemoryEnvelopeOut, **ERRORS})
-def get_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dict[str, Any]:
-    memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
+def get_memory(request: HttpRequest, ref: str, query: Query[GetQuery]) -> dict[str, Any]:
+    memory = selectors.memory_get(
+        tenant=request_tenant(request), ref=ref, namespace=query.namespace, include_expired=query.include_expired
+    )
+    memory_access_record(ids=[memory.pk])
     return {"memory": memory}
 
 

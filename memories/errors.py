@@ -20,6 +20,9 @@ class MemoryErrorCode(StrEnum):
     VERSION_NOT_FOUND = "version_not_found"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    INVALID_EXPIRY = "invalid_expiry"
+    INVALID_FORGET_POLICY = "invalid_forget_policy"
+    INVALID_RANKING = "invalid_ranking"
 
 
 class ServiceError(Exception):

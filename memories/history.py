@@ -27,9 +27,23 @@ SNAPSHOT_COLUMNS = {
     "updated_at": "updated_at",
     "vector_status": "vector_status",
     "version": "version",
+    "pinned": "pinned",
+    "expires_at": "expires_at",
+    "last_accessed_at": "last_accessed_at",
+    "access_count": "access_count",
 }
 # The fields a version's `changed` can name: what a client stores, not what the service derives.
-TRACKED_FIELDS = ("coord", "namespace", "memory_type", "payload", "text", "metadata", "importance")
+TRACKED_FIELDS = (
+    "coord",
+    "namespace",
+    "memory_type",
+    "payload",
+    "text",
+    "metadata",
+    "importance",
+    "pinned",
+    "expires_at",
+)
 
 
 def _json_value(value: Any) -> Any:

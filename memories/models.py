@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import BrinIndex, GinIndex
@@ -23,6 +24,8 @@ class VectorStatus(models.TextChoices):
 
 
 SEARCH_CONFIG = "english"
+# About a century: further than that is "never", and keeps now + ttl inside a datetime.
+MAX_TTL_SECONDS = 100 * 366 * 86400
 
 
 class MemoryQuerySet(models.QuerySet["Memory"]):
@@ -34,6 +37,17 @@ class MemoryQuerySet(models.QuerySet["Memory"]):
 
     def dirty(self) -> MemoryQuerySet:
         return self.exclude(vector_status=VectorStatus.INDEXED)
+
+    def visible(self, now: datetime | None = None) -> MemoryQuerySet:
+        """Memories not expired at `now`: an expired one is read as if deleted until purged."""
+        return self.filter(visible_q(now))
+
+    def expired(self, now: datetime | None = None) -> MemoryQuerySet:
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+def visible_q(now: datetime | None = None) -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=now or timezone.now())
 
 
 class StoredMemoryManager(models.Manager.from_queryset(MemoryQuerySet)):  # type: ignore[misc]
@@ -64,6 +78,13 @@ class Memory(models.Model):
     vector_status = models.CharField(
         max_length=16, choices=VectorStatus.choices, default=VectorStatus.PENDING, editable=False
     )
+    # Aging: a pinned memory is never forgotten by a policy (it still expires); an expired one is
+    # invisible to every read from `expires_at` on, and purged later (sweeper, `prune_expired`).
+    pinned = models.BooleanField(default=False, db_default=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    # Moved by reads and search hits through memories.access (batched), never by save().
+    last_accessed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    access_count = models.PositiveBigIntegerField(default=0, db_default=0, editable=False)
     vector_model = models.CharField(max_length=128, blank=True, default="", editable=False)
     vector_error = models.CharField(max_length=500, blank=True, default="", editable=False)
     # The embedded engine's flush window of the write that indexed this memory (0: durable when
@@ -120,6 +141,8 @@ class Memory(models.Model):
             GinIndex(fields=["search_document"], name="memory_search_document"),
             # dedupe="exact" looks a text up by its hash: no scan, and a small index (16-byte keys).
             models.Index(F("tenant"), F("namespace"), MD5("text"), name="memory_text_hash"),
+            # The purge's scan: only the few memories that expire at all.
+            models.Index(fields=["expires_at"], condition=Q(expires_at__isnull=False), name="memory_expiry"),
         ]
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "memories"

@@ -8,6 +8,7 @@ from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
 from memories.dedupe import DEFAULT_THRESHOLD
+from memories.models import MAX_TTL_SECONDS
 
 NAME_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
 MemoryTypeLiteral = Literal["episodic", "semantic"]
@@ -25,6 +26,11 @@ class MemoryIn(Schema):
     importance: float = Field(0.0, ge=0.0, le=1.0, strict=True)
     dedupe: DedupeLiteral = Field("none", description="exact: the same text; semantic: cosine >= dedupe_threshold")
     dedupe_threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    pinned: bool = Field(False, strict=True, description="Never forgotten by a forget policy (it still expires)")
+    expires_at: datetime | None = Field(None, description="ISO-8601; from then on the memory reads as deleted")
+    ttl_seconds: int | None = Field(
+        None, ge=1, le=MAX_TTL_SECONDS, strict=True, description="Expire this many seconds from now"
+    )
 
 
 class MemoryPatchIn(Schema):
@@ -35,6 +41,9 @@ class MemoryPatchIn(Schema):
     metadata: dict[str, Any] | None = None
     importance: float | None = Field(None, ge=0.0, le=1.0, strict=True)
     memory_type: MemoryTypeLiteral | None = None
+    pinned: bool | None = None
+    expires_at: datetime | None = Field(None, description="null: never expires")
+    ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
 
 
 class BatchIn(Schema):
@@ -60,6 +69,10 @@ class MemoryOut(BaseModel):
     updated_at: datetime
     vector_status: str
     version: int
+    pinned: bool
+    expires_at: datetime | None
+    last_accessed_at: datetime | None
+    access_count: int
 
 
 class MemoryEnvelopeOut(Schema):
@@ -125,6 +138,26 @@ class RestoreIn(Schema):
 class RestoreOut(Schema):
     memory: MemoryOut
     restored_version: int
+
+
+class ForgetIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = Field("default", pattern=NAME_REGEX)
+    memory_type: MemoryTypeLiteral | None = None
+    # Any JSON value: the filter parser answers 400 invalid_filter for what is not an object.
+    filters: Any = None
+    max_age_days: float | None = Field(None, ge=0, le=1_000_000, strict=True)
+    max_inactive_days: float | None = Field(None, ge=0, le=1_000_000, strict=True)
+    keep_top_n: int | None = Field(None, ge=0, le=1_000_000_000, strict=True)
+    dry_run: bool = Field(True, strict=True)
+    reference_time: datetime | None = Field(None, description="The 'now' of the rules (default: now)")
+
+
+class ForgetOut(Schema):
+    dry_run: bool
+    count: int
+    ids: list[uuid.UUID]
 
 
 class ErrorOut(Schema):

@@ -10,10 +10,12 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Subquery
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
 
 from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound
@@ -22,9 +24,11 @@ from memories.models import Memory, MemoryQuerySet, MemoryType, VectorStatus
 from memories.values import moment_parse
 
 
-def memory_get(*, tenant: str, ref: str, namespace: str | None = None) -> Memory:
-    """`ref` is a UUID or a coordinate; coordinates are looked up in `namespace` (default "default")."""
-    return memory_resolve(tenant=tenant, ref=ref, namespace=namespace, queryset=Memory.objects.all())
+def memory_get(*, tenant: str, ref: str, namespace: str | None = None, include_expired: bool = False) -> Memory:
+    """`ref` is a UUID or a coordinate; coordinates are looked up in `namespace` (default "default").
+    An expired memory is not found (as if deleted) unless `include_expired`."""
+    queryset = Memory.objects.all() if include_expired else Memory.objects.visible()
+    return memory_resolve(tenant=tenant, ref=ref, namespace=namespace, queryset=queryset)
 
 
 def memories_by_ids(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Memory]:
@@ -32,18 +36,48 @@ def memories_by_ids(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
 
     One SQL statement with an array parameter, written once: 0.69 ms for 10 ids against
     0.89 ms for `filter(tenant=..., pk__in=ids)`, which Django compiles again on every call.
-    The tenant is checked again here: an id from the vector store is never trusted alone.
+    The tenant is checked again here: an id from the vector store is never trusted alone, and
+    an expired memory is left out like a deleted one (the engine does not know expiry).
     Each memory also carries `row_version` (see `memory_row_versions`).
     """
-    return {memory.pk: memory for memory in Memory.objects.raw(_by_ids_sql(), [tenant, list(ids)])}
+    params = [tenant, list(ids), timezone.now()]
+    return {memory.pk: memory for memory in Memory.objects.raw(_by_ids_sql(), params)}
 
 
 def memory_row_versions(*, tenant: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """The version of each of the tenant's rows among `ids`, and no entry for a deleted row.
-    Any UPDATE, by anyone (the ORM, raw SQL, another process), changes it. One narrow query."""
+    """The version of each of the tenant's rows among `ids`, and no entry for a deleted (or
+    expired) row. Any UPDATE, by anyone (the ORM, raw SQL, another process), changes it. One
+    narrow query."""
     with connection.cursor() as cursor:
-        cursor.execute(_versions_sql(), [tenant, list(ids)])
+        cursor.execute(_versions_sql(), [tenant, list(ids), timezone.now()])
         return dict(cursor.fetchall())
+
+
+def memory_ranking_columns(*, tenant: str, ids: Sequence[str]) -> list[tuple[str, float, float | None, float, str]]:
+    """(id, created_at, last_accessed_at, importance, row version) of the tenant's visible
+    memories among `ids` (canonical UUID text), the times as epoch seconds: what re-ranking
+    reads of a candidate pool, in one narrow query of text and numbers (no object to build)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ranking_sql(), [tenant, list(ids), timezone.now()])
+        return cursor.fetchall()
+
+
+@functools.cache
+def _ranking_sql() -> str:
+    quote = connection.ops.quote_name
+    table = quote(Memory._meta.db_table)
+    column = functools.partial("{}.{}".format, table)
+    expires = column(quote("expires_at"))
+    columns = (
+        f"{column(quote('id'))}::text, extract(epoch from {column(quote('created_at'))})::float8, "
+        f"extract(epoch from {column(quote('last_accessed_at'))})::float8, {column(quote('importance'))}"
+    )
+    where = (
+        f"{column(quote('tenant'))} = %s AND {column(quote('id'))} = ANY(%s::uuid[]) "
+        f"AND ({expires} IS NULL OR {expires} > %s)"
+    )
+    version = _ROW_VERSION.format(table=table)
+    return f"SELECT {columns}, {version} FROM {table} WHERE {where}"  # noqa: S608
 
 
 # A row version: `xmin`, the transaction that wrote it, and `ctid`, where that tuple lies. Every
@@ -74,7 +108,10 @@ def _versions_sql() -> str:
 def _by_ids_where() -> str:
     quote = connection.ops.quote_name
     table = quote(Memory._meta.db_table)
-    return f"{table}.{quote('tenant')} = %s AND {table}.{quote('id')} = ANY(%s)"
+    expires = f"{table}.{quote('expires_at')}"
+    return (
+        f"{table}.{quote('tenant')} = %s AND {table}.{quote('id')} = ANY(%s) AND ({expires} IS NULL OR {expires} > %s)"
+    )
 
 
 def memory_resolve(*, tenant: str, ref: str, namespace: str | None, queryset: MemoryQuerySet) -> Memory:
@@ -114,9 +151,12 @@ def memory_list(
     conditions: list[FilterCondition] | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    include_expired: bool = False,
 ) -> MemoryPage:
     """Newest first, keyset-paginated on (created_at, id): concurrent inserts never shift a page."""
     queryset = Memory.objects.in_namespace(tenant, namespace)
+    if not include_expired:
+        queryset = queryset.visible()
     if memory_type:
         queryset = queryset.filter(memory_type=memory_type)
     if conditions:
@@ -159,7 +199,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
 
 
 def memory_counts(*, tenant: str | None = None) -> dict[str, int]:
-    queryset = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
+    """What stats show: expired memories count as deleted."""
+    queryset = Memory.objects.visible() if tenant is None else Memory.objects.for_tenant(tenant).visible()
     counts = queryset.aggregate(
         total=Count("id"),
         episodic=Count("id", filter=Q(memory_type=MemoryType.EPISODIC)),
@@ -201,7 +242,10 @@ def _context_sql() -> str:
     seq = f"(m.metadata ->> '{CONTEXT_SEQ_KEY}')::float8"
     has_seq = f"jsonb_typeof(m.metadata -> '{CONTEXT_SEQ_KEY}') = 'number'"
     created = "extract(epoch FROM m.created_at)"
-    same_scope = "m.tenant = h.tenant AND m.namespace = h.namespace AND m.id <> h.id"
+    same_scope = (
+        "m.tenant = h.tenant AND m.namespace = h.namespace AND m.id <> h.id AND NOT m.bare_node"
+        " AND (m.expires_at IS NULL OR m.expires_at > now())"
+    )
     branches = [
         # (side, ordering key, condition, order): the turns before come first, nearest last.
         ("-1", seq, f"h.seq IS NOT NULL AND {has_seq} AND {seq} < h.seq", f"{seq} DESC"),
@@ -226,3 +270,62 @@ def _context_sql() -> str:
         " WHERE tenant = %(tenant)s AND id = ANY(%(ids)s::uuid[]))"
         f" SELECT n.*, h.id AS hit_id FROM h CROSS JOIN LATERAL ({lateral}) n"
     )
+
+
+@dataclass(frozen=True)
+class ForgetPolicy:
+    """What a forget run removes: memories created over `max_age_days` ago, or not read nor
+    returned by search for `max_inactive_days` (never accessed: since created), and everything
+    past the `keep_top_n` best by importance, then recency (the later of creation and last
+    access), then id. Any one of the rules is enough; pinned memories are never candidates."""
+
+    max_age_days: float | None = None
+    max_inactive_days: float | None = None
+    keep_top_n: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_age_days is None and self.max_inactive_days is None and self.keep_top_n is None:
+            raise InvalidInput(
+                "Give at least one of max_age_days, max_inactive_days, keep_top_n.",
+                MemoryErrorCode.INVALID_FORGET_POLICY,
+            )
+        for name in ("max_age_days", "max_inactive_days", "keep_top_n"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not value >= 0):
+                raise InvalidInput(f"{name} must be 0 or more.", MemoryErrorCode.INVALID_FORGET_POLICY)
+
+
+def memories_forget_candidates(
+    *,
+    tenant: str,
+    policy: ForgetPolicy,
+    now: datetime,
+    namespace: str = "default",
+    memory_type: str | None = None,
+    conditions: Sequence[FilterCondition] = (),
+) -> MemoryQuerySet:
+    """The memories a forget run with `policy` at `now` removes, oldest first (then by id).
+    Expired memories are not among them: they are already gone to every reader (the purge)."""
+    scope = Memory.objects.in_namespace(tenant, namespace).visible(now).filter(pinned=False)
+    if memory_type:
+        scope = scope.filter(memory_type=memory_type)
+    if conditions:
+        scope = scope.filter(conditions_to_q(list(conditions)))
+    scope = scope.annotate(last_active=Greatest("created_at", Coalesce("last_accessed_at", "created_at")))
+    rule = Q(pk__in=[])
+    if policy.max_age_days is not None and (cutoff := _days_before(now, policy.max_age_days)) is not None:
+        rule |= Q(created_at__lt=cutoff)
+    if policy.max_inactive_days is not None and (cutoff := _days_before(now, policy.max_inactive_days)) is not None:
+        rule |= Q(last_active__lt=cutoff)
+    if policy.keep_top_n is not None:
+        kept = scope.order_by("-importance", "-last_active", "-id").values("pk")[: policy.keep_top_n]
+        rule |= ~Q(pk__in=Subquery(kept))
+    return scope.filter(rule).order_by("created_at", "id")
+
+
+def _days_before(now: datetime, days: float) -> datetime | None:
+    """`now` minus `days`; None where that is before the year 1 (no memory is that old)."""
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:
+        return None

@@ -7,12 +7,14 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from memories.aging import memories_expired_at_coordinates_purge
 from memories.coordinates import parse_coordinate
 from memories.dedupe import DEFAULT_THRESHOLD, DedupeQuery, duplicates_claim, validate_dedupe
 from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
@@ -23,13 +25,16 @@ from memories.history_services import (
     memory_version_record,
     memory_versions_record_removal,
 )
-from memories.models import Memory, MemoryType, VectorStatus, VersionEvent
+from memories.models import MAX_TTL_SECONDS, Memory, MemoryType, VectorStatus, VersionEvent
 from memories.signals import memories_upserted
 from memories.text import json_depth, memory_text
 from memories.values import unrepresentable_number
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_BATCH = 1000
+# Never written by a save: the key, the generated tsvector, and the access counters, which
+# memories.access moves concurrently with an UPDATE of their own.
+_NOT_SAVED = frozenset({"id", "last_accessed_at", "access_count", "search_document"})
 
 
 @dataclass
@@ -46,6 +51,9 @@ class MemoryDraft:
     id: uuid.UUID | None = None
     dedupe: str = "none"
     dedupe_threshold: float = DEFAULT_THRESHOLD
+    pinned: bool = False
+    expires_at: datetime | None = None
+    ttl_seconds: int | None = None
 
 
 @dataclass
@@ -86,6 +94,21 @@ def _validate_json_object(value: Any, *, what: str) -> dict[str, Any]:
     return value
 
 
+def resolve_expiry(*, expires_at: datetime | None, ttl_seconds: int | None, now: datetime) -> datetime | None:
+    """The moment a memory expires: `expires_at`, or `now + ttl_seconds`; not both."""
+    if expires_at is not None and ttl_seconds is not None:
+        raise InvalidInput("Give expires_at or ttl_seconds, not both.", MemoryErrorCode.INVALID_EXPIRY)
+    if ttl_seconds is not None:
+        if isinstance(ttl_seconds, bool) or not isinstance(ttl_seconds, int) or not 1 <= ttl_seconds <= MAX_TTL_SECONDS:
+            raise InvalidInput(
+                f"ttl_seconds must be a whole number from 1 to {MAX_TTL_SECONDS}.", MemoryErrorCode.INVALID_EXPIRY
+            )
+        return now + timedelta(seconds=ttl_seconds)
+    if expires_at is not None and timezone.is_naive(expires_at):
+        return timezone.make_aware(expires_at, UTC)
+    return expires_at
+
+
 def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
     validate_name(tenant, what="tenant")
     validate_name(draft.namespace, what="namespace")
@@ -111,6 +134,8 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
         "importance": float(draft.importance),
         "created_at": now,
         "updated_at": now,
+        "pinned": bool(draft.pinned),
+        "expires_at": resolve_expiry(expires_at=draft.expires_at, ttl_seconds=draft.ttl_seconds, now=now),
     }
 
 
@@ -125,12 +150,12 @@ def _row(*, tenant: str, draft: MemoryDraft, now: Any) -> dict[str, Any]:
 # concurrently is not in its snapshot: its version then lists every field as changed).
 _INCOMING = """
 WITH incoming (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-               importance, created_at, updated_at) AS (VALUES {values})"""
+               importance, created_at, updated_at, pinned, expires_at) AS (VALUES {values})"""
 _UPSERT_SQL = """,
 stored AS (
     INSERT INTO memories_memory
         (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-         importance, created_at, updated_at, vector_status, vector_model, vector_error, version)
+         importance, created_at, updated_at, pinned, expires_at, vector_status, vector_model, vector_error, version)
     SELECT incoming.*, 'pending', '', '', 1 FROM incoming
     ON CONFLICT (tenant, namespace, coord_key) DO UPDATE SET
         coordinate = EXCLUDED.coordinate,
@@ -140,14 +165,19 @@ stored AS (
         metadata = EXCLUDED.metadata,
         importance = EXCLUDED.importance,
         updated_at = EXCLUDED.updated_at,
+        pinned = EXCLUDED.pinned,
+        expires_at = EXCLUDED.expires_at,
         vector_status = 'pending',
         vector_error = '',
         created_at = CASE WHEN memories_memory.bare_node THEN EXCLUDED.created_at ELSE memories_memory.created_at END,
         version = CASE WHEN memories_memory.bare_node THEN 1 ELSE memories_memory.version + 1 END,
         bare_node = false
+    WHERE memories_memory.expires_at IS NULL OR memories_memory.expires_at > %s
     RETURNING memories_memory.*,
         (xmax = 0 OR memories_memory.created_at = memories_memory.updated_at) AS inserted
 )"""
+# A memory expired at that coordinate is not replaced (the WHERE): it returns no row, and the
+# caller purges it and stores a new memory.
 # Spliced in: the column lists of memories.history; the actor is a parameter.
 _HISTORY_SQL = f""",
 previous AS (
@@ -163,17 +193,30 @@ recorded AS (
 )"""  # noqa: S608
 _RETURN_SQL = """
 SELECT id, namespace, coord_key, inserted, created_at, payload::text, metadata::text, vector_model, vector_epoch,
-    version
+    version, last_accessed_at, access_count
 FROM stored"""
 _ROW_SQL = (
     "(%s::uuid, %s::varchar, %s::varchar, %s::double precision[], %s::varchar, %s::varchar, %s::jsonb, %s::text,"
-    " %s::jsonb, %s::double precision, %s::timestamptz, %s::timestamptz)"
+    " %s::jsonb, %s::double precision, %s::timestamptz, %s::timestamptz, %s::boolean, %s::timestamptz)"
 )
 _UPSERT_CHUNK = 500
 
 
-def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult]:
-    results: list[UpsertResult] = []
+def _upsert_rows(rows: list[dict[str, Any]], *, tenant: str, now: datetime, actor: str) -> list[UpsertResult]:
+    """Store the rows (in order); a row whose coordinate holds an expired memory purges that
+    memory first, so it is stored as a new one, as if the expired one had been deleted."""
+    found = _upsert_once(rows, now=now, actor=actor)
+    blocked = [row for row, result in zip(rows, found, strict=True) if result is None]
+    if blocked:
+        memories_expired_at_coordinates_purge(tenant=tenant, keys=_coordinate_keys(blocked), now=now)
+        again = iter(_upsert_once(blocked, now=now, actor=actor))
+        found = [result if result is not None else next(again) for result in found]
+    assert all(result is not None for result in found)
+    return [result for result in found if result is not None]
+
+
+def _upsert_once(rows: list[dict[str, Any]], *, now: datetime, actor: str) -> list[UpsertResult | None]:
+    results: list[UpsertResult | None] = []
     record = history_enabled()
     with connection.cursor() as cursor:
         for start in range(0, len(rows), _UPSERT_CHUNK):
@@ -194,8 +237,11 @@ def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult
                         row["importance"],
                         row["created_at"],
                         row["updated_at"],
+                        row["pinned"],
+                        row["expires_at"],
                     ]
                 )
+            params.append(now)
             sql = _INCOMING.format(values=", ".join([_ROW_SQL] * len(chunk))) + _UPSERT_SQL
             if record:
                 sql += _HISTORY_SQL
@@ -208,9 +254,13 @@ def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult
                 returned[key] = (memory_id, stored)
             for row in chunk:
                 key = (row["namespace"], row["coord_key"]) if row["coord_key"] is not None else row["id"]
-                memory_id, (inserted, created_at, payload, metadata, vector_model, vector_epoch, version) = returned[
-                    key
-                ]
+                if key not in returned:
+                    results.append(None)  # an expired memory holds the coordinate: the caller purges it
+                    continue
+                memory_id, stored = returned[key]
+                (inserted, created_at, payload, metadata, vector_model, vector_epoch, version, accessed, accesses) = (
+                    stored
+                )
                 values = {
                     **row,
                     "id": memory_id,
@@ -224,6 +274,9 @@ def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult
                     "vector_epoch": vector_epoch,
                     "bare_node": False,
                     "version": version,
+                    # A replaced memory keeps its access counts (memories.access moves them).
+                    "last_accessed_at": accessed,
+                    "access_count": accesses,
                 }
                 memory = Memory.from_db(connection.alias, _MEMORY_COLUMNS, [values[name] for name in _MEMORY_COLUMNS])
                 results.append(
@@ -233,28 +286,12 @@ def _upsert_rows(rows: list[dict[str, Any]], *, actor: str) -> list[UpsertResult
 
 
 # Every stored column but the generated search_document (left deferred on the built instances),
-# in the model's field order: Model.from_db reads the values in that order.
-_MEMORY_COLUMNS_UNORDERED = [
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "coord_key",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "vector_status",
-    "vector_model",
-    "vector_error",
-    "vector_epoch",
-    "bare_node",
-    "version",
-]
-_MEMORY_COLUMNS = [f.attname for f in Memory._meta.concrete_fields if f.attname in _MEMORY_COLUMNS_UNORDERED]
+# in the model's order, which Model.from_db expects.
+_MEMORY_COLUMNS = [field.attname for field in Memory._meta.concrete_fields if field.name != "search_document"]
+
+
+def _coordinate_keys(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(row["namespace"], row["coord_key"]) for row in rows if row["coord_key"] is not None]
 
 
 def _dedupe_query(row: dict[str, Any], draft: MemoryDraft) -> DedupeQuery:
@@ -266,13 +303,14 @@ def _dedupe_query(row: dict[str, Any], draft: MemoryDraft) -> DedupeQuery:
 def memory_create(*, tenant: str, draft: MemoryDraft, actor: str = SYSTEM_ACTOR) -> Stored:
     """Store one memory; a coordinate already used in the tenant+namespace is replaced. With
     `draft.dedupe`, a duplicate already stored is answered instead and nothing is written."""
-    row = _row(tenant=tenant, draft=draft, now=timezone.now())
+    now = timezone.now()
+    row = _row(tenant=tenant, draft=draft, now=now)
     with transaction.atomic():
         if draft.dedupe != "none":
             (duplicate,) = duplicates_claim(tenant=tenant, queries=[_dedupe_query(row, draft)])
             if duplicate is not None:
                 return Stored(memory=Memory.objects.get(pk=duplicate), created=False, duplicate_of=duplicate)
-        (result,) = _upsert_rows([row], actor=actor)
+        (result,) = _upsert_rows([row], tenant=tenant, now=now, actor=actor)
         assert result.memory is not None
         # `memories`: the indexing after commit uses these rows instead of loading them again,
         # and records its outcome (vector_status) on them. Built from the upsert's RETURNING:
@@ -318,7 +356,7 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft], actor: st
         # One lock order for every batch: two batches over the same coordinates in different
         # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
         unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
-        stored = _upsert_rows(unique_rows, actor=actor) if unique_rows else []
+        stored = _upsert_rows(unique_rows, tenant=tenant, now=now, actor=actor) if unique_rows else []
         if stored:
             memories = [result.memory for result in stored if result.memory is not None]
             memories_upserted.send(sender=Memory, ids=[result.memory_id for result in stored], memories=memories)
@@ -370,6 +408,17 @@ def _coords_of(tenant: str, ids: set[uuid.UUID]) -> dict[uuid.UUID, str | None]:
     return dict(Memory.objects.filter(tenant=tenant, pk__in=ids).values_list("pk", "coord_key"))
 
 
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+# "Leave as it is", where None means something (expires_at=None: never expires).
+UNSET: Any = _Unset()
+# Fields that never reach the vector store's point: changing only these embeds nothing again.
+_UNINDEXED_FIELDS = ("pinned", "expires_at")
+
+
 def memory_update(
     *,
     memory: Memory,
@@ -378,6 +427,9 @@ def memory_update(
     metadata: dict[str, Any] | None = None,
     importance: float | None = None,
     memory_type: str | None = None,
+    pinned: bool | None = None,
+    expires_at: datetime | None = UNSET,
+    ttl_seconds: int | None = None,
     actor: str = SYSTEM_ACTOR,
 ) -> Memory:
     with transaction.atomic():
@@ -388,6 +440,24 @@ def memory_update(
             raise NotFound(f"Memory {str(memory.pk)!r} not found.", MemoryErrorCode.MEMORY_NOT_FOUND) from None
         before = memory_snapshot(memory)
         previous_payload = memory.payload
+        aging_only = all(value is None for value in (payload, text, metadata, importance, memory_type))
+        if pinned is not None:
+            memory.pinned = bool(pinned)
+        if expires_at is not UNSET or ttl_seconds is not None:
+            memory.expires_at = resolve_expiry(
+                expires_at=None if expires_at is UNSET else expires_at, ttl_seconds=ttl_seconds, now=timezone.now()
+            )
+        if aging_only:
+            # Nothing the point holds changed: no re-embedding, the vector state stays.
+            memory.version += 1
+            memory.save(update_fields=[*_UNINDEXED_FIELDS, "updated_at", "version"])
+            memory_version_record(
+                memory=memory,
+                event=VersionEvent.UPDATED,
+                actor=actor,
+                changed=changed_fields(before, memory_snapshot(memory)),
+            )
+            return memory
         if payload is not None:
             memory.payload = _validate_json_object(payload, what="payload")
         if metadata is not None:
@@ -412,7 +482,7 @@ def memory_update(
         # Every field the point's filter payload copies changes the point; post_save re-indexes
         # (auto_now set updated_at on this instance: nothing to read back after the commit,
         # when a racing DELETE may already have removed the row).
-        memory.save()
+        memory.save(update_fields=[f.name for f in Memory._meta.concrete_fields if f.name not in _NOT_SAVED])
         memory_version_record(
             memory=memory,
             event=VersionEvent.UPDATED,

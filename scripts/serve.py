@@ -63,6 +63,7 @@ def main() -> None:
     else:
         import waitress
 
+        from soma_project.purger import purger_start
         from soma_project.wsgi import application
         from vectors.backend import embedder, get_vector_store
         from vectors.embedding import EmbeddingError
@@ -86,6 +87,8 @@ def main() -> None:
         if recovered:
             print(f"{recovered} memories indexed after the vector store's last flush: indexing them again", flush=True)
         sweeper_start(interval=settings.SOMA_REINDEX_INTERVAL, now=recovered > 0)
+        # Likewise the purge of expired memories (read-time expiry already hides them).
+        purger_start(interval=settings.SOMA_PURGE_INTERVAL)
         # Nor can a command build its search index: a child process builds it on a copy.
         builder = index_builder_start(threshold=settings.SOMA_INDEX_THRESHOLD)
         # SIGTERM's default would kill the process and skip atexit, leaving the embedded PostgreSQL

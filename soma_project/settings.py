@@ -235,6 +235,35 @@ for _spec in env.list("SOMA_VECTOR_INDEXED_KEYS", default=[]):
         )
     SOMA_VECTOR_INDEXED_KEYS[_key] = _kind or "keyword"
 
+# --- Aging: expiry, access tracking, recency- and importance-aware ranking (memories.access,
+# memories.aging, vectors.ranking).
+# Seconds between the embedded server's purges of expired memories (0 = none; read-time expiry
+# hides them anyway). With QDRANT_URL, schedule `manage.py prune_expired` (the Helm CronJob).
+SOMA_PURGE_INTERVAL = env.int("SOMA_PURGE_INTERVAL", default=300)
+# Access counts are buffered per process and written every this many seconds (0 = only when the
+# buffer is full and at exit), or as soon as this many distinct memories are waiting.
+SOMA_ACCESS_FLUSH_SECONDS = env.float("SOMA_ACCESS_FLUSH_SECONDS", default=5.0)
+SOMA_ACCESS_FLUSH_THRESHOLD = env.int("SOMA_ACCESS_FLUSH_THRESHOLD", default=5000)
+# Search defaults for the ranking options a request leaves out (0 weights: relevance alone).
+SOMA_SEARCH_RECENCY_WEIGHT = env.float("SOMA_SEARCH_RECENCY_WEIGHT", default=0.0)
+SOMA_SEARCH_HALF_LIFE_DAYS = env.float("SOMA_SEARCH_HALF_LIFE_DAYS", default=30.0)
+SOMA_SEARCH_ACCESS_HALF_LIFE_DAYS = env.float("SOMA_SEARCH_ACCESS_HALF_LIFE_DAYS", default=7.0)
+SOMA_SEARCH_IMPORTANCE_WEIGHT = env.float("SOMA_SEARCH_IMPORTANCE_WEIGHT", default=0.0)
+_min_score = env.str("SOMA_SEARCH_MIN_SCORE", default="")
+SOMA_SEARCH_MIN_SCORE: float | None = float(_min_score) if _min_score else None
+# Re-ranking reads this many candidates at least (4 x offset+top_k when more, at most 500).
+SOMA_SEARCH_RERANK_POOL = env.int("SOMA_SEARCH_RERANK_POOL", default=50)
+for _name in ("SOMA_SEARCH_RECENCY_WEIGHT", "SOMA_SEARCH_IMPORTANCE_WEIGHT"):
+    if not 0.0 <= globals()[_name] <= 1.0:
+        raise ImproperlyConfigured(f"{_name} must be between 0 and 1")
+if SOMA_SEARCH_RECENCY_WEIGHT + SOMA_SEARCH_IMPORTANCE_WEIGHT > 1.0:
+    raise ImproperlyConfigured("SOMA_SEARCH_RECENCY_WEIGHT + SOMA_SEARCH_IMPORTANCE_WEIGHT must be at most 1")
+for _name in ("SOMA_SEARCH_HALF_LIFE_DAYS", "SOMA_SEARCH_ACCESS_HALF_LIFE_DAYS"):
+    if not globals()[_name] > 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of days")
+if not 1 <= SOMA_SEARCH_RERANK_POOL <= 500:
+    raise ImproperlyConfigured("SOMA_SEARCH_RERANK_POOL must be between 1 and 500")
+
 # --- Serving: request threads of the single embedded-mode process (waitress, scripts/serve.py).
 # Each busy thread holds one pooled connection, and the sweeper one more: keep below the pool.
 SOMA_THREADS = env.int("SOMA_THREADS", default=8)

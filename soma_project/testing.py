@@ -34,6 +34,8 @@ def configure_test_environment() -> None:
     os.environ["ALLOWED_HOSTS"] = "localhost,127.0.0.1,[::1],testserver"
     # Test databases are created and dropped per run: a pool would hold connections open.
     os.environ.setdefault("SOMA_DB_POOL", "false")
+    # No flush thread writing access counts from another connection: tests flush explicitly.
+    os.environ.setdefault("SOMA_ACCESS_FLUSH_SECONDS", "0")
     if "DATABASE_URL" not in os.environ and _listening("127.0.0.1", 5432):
         # SOMA_TEST_DB lets parallel runs keep apart (pytest-django prefixes it with test_).
         os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{os.environ.get('SOMA_TEST_DB', 'soma')}"

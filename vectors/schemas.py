@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from memories.errors import InvalidInput, MemoryErrorCode
 from memories.schemas import NAME_REGEX, MemoryOut, MemoryTypeLiteral
 
 SearchModeLiteral = Literal["vector", "keyword", "hybrid"]
@@ -21,6 +23,14 @@ CONTEXT_HELP = (
 FILTERS_HELP = 'Over payload and metadata keys, e.g. {"user_id": "u1", "score": {"gte": 0.5}}'
 
 
+class RecencyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    weight: float = Field(..., ge=0.0, le=1.0)
+    half_life_days: float | None = Field(None, gt=0, le=1_000_000, description="Creation-time half-life")
+    access_half_life_days: float | None = Field(None, gt=0, le=1_000_000, description="Last-access half-life")
+
+
 class SearchIn(Schema):
     # At least one non-blank character: a blank query has no meaning to rank by.
     query: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, pattern=r"\S")
@@ -34,16 +44,41 @@ class SearchIn(Schema):
     mode: SearchModeLiteral = "vector"
     expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, strict=True, description="Add memories linked to the hits")
     context: int = Field(0, ge=0, le=MAX_CONTEXT_TURNS, strict=True, description=CONTEXT_HELP)
+    # Ranking after relevance (vectors.ranking); left out: the server's defaults.
+    min_score: float | None = Field(None, ge=-1e9, le=1e9, strict=True, description="Drop hits scoring below this")
+    explain: bool = Field(False, strict=True, description="Give each hit its score_details")
+    recency: RecencyIn | None = None
+    importance_weight: float | None = Field(None, ge=0.0, le=1.0, strict=True)
+    reference_time: datetime | None = Field(
+        None, description="The 'now' of recency (ISO-8601), for reproducible results"
+    )
+
+    def recency_options(self) -> dict[str, Any] | None:
+        return None if self.recency is None else self.recency.model_dump(exclude_none=True)
 
 
 class SearchQueryIn(SearchIn):
-    """GET: the same fields from the query string (text, read as ASCII integers); `filters` is JSON text."""
+    """GET: the same fields from the query string (text, read as ASCII integers); `filters` and
+    `recency` are JSON text."""
 
     top_k: int = Field(5, ge=1, le=MAX_TOP_K)
     offset: int = Field(0, ge=0, le=MAX_OFFSET)
     filters: str | None = Field(None, max_length=10_000, description=FILTERS_HELP + " (JSON text)")
     expand_hops: int = Field(0, ge=0, le=MAX_EXPAND_HOPS, description="Add memories linked to the hits")
     context: int = Field(0, ge=0, le=MAX_CONTEXT_TURNS, description=CONTEXT_HELP)
+    min_score: float | None = Field(None, ge=-1e9, le=1e9, description="Drop hits scoring below this")
+    explain: bool = Field(False, description="Give each hit its score_details")
+    importance_weight: float | None = Field(None, ge=0.0, le=1.0)
+    recency: str | None = Field(None, max_length=1000, description='JSON, e.g. {"weight": 0.3}')  # type: ignore[assignment]
+
+    def recency_options(self) -> dict[str, Any] | None:
+        if not self.recency:
+            return None
+        try:
+            return RecencyIn.model_validate_json(self.recency).model_dump(exclude_none=True)
+        except ValidationError as exc:
+            detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()) or str(exc)
+            raise InvalidInput(f"recency: {detail}", MemoryErrorCode.INVALID_RANKING) from None
 
 
 class ViaOut(BaseModel):
@@ -53,12 +88,24 @@ class ViaOut(BaseModel):
     depth: int
 
 
+class ScoreDetailsOut(BaseModel):
+    vector: float | None
+    keyword: float | None
+    relevance: float
+    recency: float
+    importance: float
+    final: float
+    weights: dict[str, float]
+
+
 class SearchHitOut(MemoryOut):
     # None for memories added by expand_hops: they were reached by a link, not ranked.
     score: float | None
     via: ViaOut | None = None
     # With `context`: the hit's neighbouring turns in order (before, then after); else None.
     context: list[MemoryOut] | None = None
+    # Only with explain (absent otherwise, so an ordinary answer is as it always was).
+    score_details: ScoreDetailsOut | None = Field(None, exclude_if=lambda value: value is None)
 
 
 class SearchOut(BaseModel):

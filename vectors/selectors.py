@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from django.contrib.postgres.search import SearchQueryField, SearchRank
 from django.db.models import BooleanField, F, QuerySet, Value
@@ -30,6 +30,9 @@ from vectors.runtime import COOLDOWN_MARK, store_cooldown, texts_embed, vector_s
 from vectors.sparse import bm25_query
 from vectors.stores import VectorStoreError
 
+if TYPE_CHECKING:
+    from vectors.ranking import Ranking
+
 logger = logging.getLogger("soma.vectors")
 
 SearchMode = Literal["vector", "keyword", "hybrid"]
@@ -46,12 +49,23 @@ class SearchResult:
     degraded: bool = False
     # The engine's ranking, (id, score) best first; None when PostgreSQL full-text answered.
     ranked: Ranked | None = None
+    # With load=False: loads the hits of `ranked`, ranking further when some are expired.
+    load: Callable[[], list[tuple[Memory, float]]] | None = None
+    # With explain: each hit's score_details, by id.
+    details: dict[uuid.UUID, dict[str, Any]] | None = None
+    # A re-ranked answer left unloaded: the version of each row of `ranked`.
+    versions: dict[uuid.UUID, str] | None = None
 
 
 def query_vector(*, text: str) -> list[float]:
     """The query's embedding; a repeated text comes from the cache (keyed by model + sha256)."""
     vectors, _ = texts_embed(texts=[text])
     return vectors[0].tolist()
+
+
+# Expired memories are hidden when the hits are loaded (the engine does not know expiry): a page
+# that lost some ranks again from the top, up to this many candidates, until it is full.
+MAX_REFILL_WINDOW = 2000
 
 
 def memory_search(
@@ -65,29 +79,63 @@ def memory_search(
     conditions: Sequence[FilterCondition] = (),
     mode: SearchMode = "vector",
     load: bool = True,
+    ranking: Ranking | None = None,
 ) -> SearchResult:
     """The best `top_k` memories after `offset`, best first. Filters run before ranking, in the
-    engine (payload indexes) or in the SQL, never by dropping hits afterwards.
+    engine (payload indexes) or in the SQL, never by dropping hits afterwards; expired memories
+    are left out like deleted ones. `ranking` (vectors.ranking) re-ranks by recency and
+    importance, drops hits under min_score and explains the scores; it always loads.
 
-    `load=False` leaves an engine ranking's memories unloaded (`hits` empty, `ranked` set) for
-    a caller that loads them itself; the full-text fallback always loads them.
+    `load=False` leaves an engine ranking's memories unloaded (`hits` empty, `ranked` set,
+    `load` to call) for a caller that loads them itself; the full-text fallback always loads them.
 
-    Queries: one, to load the hits (none with load=False, unless degraded).
+    Queries: one, to load the hits (none with load=False, unless degraded); two when re-ranking.
     """
     if mode not in SEARCH_MODES:
         raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}.", "invalid_mode")
     scope = _Scope(tenant=tenant, namespace=namespace, memory_type=memory_type, conditions=list(conditions))
     started = time.perf_counter()
     rank = {"keyword": _sparse_ranked, "hybrid": _hybrid_ranked}.get(mode, _dense_ranked)
+    if ranking is not None and ranking.active:
+        from vectors.ranking import search_ranked  # it builds on this module
+
+        result = search_ranked(
+            scope, query, rank=rank, mode=mode, top_k=top_k, offset=offset, ranking=ranking, load=load
+        )
+        metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
+        return result
     try:
         ranked = rank(scope, query, limit=top_k, offset=offset)
     except (VectorStoreError, EmbeddingError) as exc:
         _note_failure(exc)
         result = SearchResult(hits=_keyword_hits(scope, query, limit=top_k, offset=offset), degraded=True)
     else:
-        result = SearchResult(hits=ranked_memories(tenant=tenant, ranked=ranked) if load else [], ranked=ranked)
+
+        def load_visible() -> list[tuple[Memory, float]]:
+            return _visible_hits(scope, query, rank=rank, ranked=ranked, limit=top_k, offset=offset)
+
+        result = SearchResult(hits=load_visible() if load else [], ranked=ranked, load=load_visible)
     metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
     return result
+
+
+def _visible_hits(
+    scope: _Scope, query: str, *, rank: Callable[..., Ranked], ranked: Ranked, limit: int, offset: int
+) -> list[tuple[Memory, float]]:
+    """The memories of a ranked page; if some are gone (expired, or deleted and not yet out of
+    the engine) and the engine may hold more, rank again from the top with a wider window."""
+    hits = ranked_memories(tenant=scope.tenant, ranked=ranked)
+    if len(hits) == len(ranked) or len(ranked) < limit:
+        return hits
+    wanted = offset + limit
+    window = wanted
+    while window < MAX_REFILL_WINDOW:
+        window = min(2 * window, MAX_REFILL_WINDOW)
+        wide = rank(scope, query, limit=window, offset=0)
+        hits = ranked_memories(tenant=scope.tenant, ranked=wide)
+        if len(hits) >= wanted or len(wide) < window:
+            break
+    return hits[offset:wanted]
 
 
 @dataclass
@@ -98,7 +146,7 @@ class _Scope:
     conditions: list[FilterCondition]
 
     def queryset(self) -> QuerySet[Memory]:
-        queryset = Memory.objects.filter(tenant=self.tenant)
+        queryset = Memory.objects.filter(tenant=self.tenant).visible()
         if self.namespace is not None:
             queryset = queryset.filter(namespace=self.namespace)
         if self.memory_type is not None:

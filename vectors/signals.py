@@ -18,12 +18,14 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from memories.models import Memory
-from memories.signals import memories_upserted
+from memories.signals import in_bulk_delete, memories_deleted, memories_upserted
 
 logger = logging.getLogger("soma.vectors")
 
 # Saves that only record the vector state must not index again (they are the indexing's own).
 _STATE_FIELDS = frozenset({"vector_status", "vector_model", "vector_error"})
+# Nor saves of fields the point does not hold (memories.services.memory_update: pinned, expiry).
+_UNINDEXED_FIELDS = _STATE_FIELDS | {"pinned", "expires_at", "updated_at", "version"}
 
 
 def _index_after_commit(ids: Sequence[uuid.UUID], memories: Sequence[Memory] | None = None) -> None:
@@ -53,7 +55,7 @@ def index_upserted(
 def index_saved(
     sender: Any, instance: Memory, raw: bool = False, update_fields: frozenset[str] | None = None, **kwargs: Any
 ) -> None:
-    if raw or (update_fields is not None and set(update_fields) <= _STATE_FIELDS):
+    if raw or (update_fields is not None and set(update_fields) <= _UNINDEXED_FIELDS):
         return
     try:
         _index_after_commit([instance.pk])
@@ -63,10 +65,21 @@ def index_saved(
 
 @receiver(post_delete, sender=Memory, dispatch_uid="vectors_delete_point")
 def delete_point(sender: Any, instance: Memory, **kwargs: Any) -> None:
+    if in_bulk_delete():
+        return  # memories_deleted announces the whole chunk
+    _delete_after_commit([instance.pk])
+
+
+@receiver(memories_deleted, dispatch_uid="vectors_delete_points")
+def delete_points(sender: Any, ids: Sequence[uuid.UUID] = (), **kwargs: Any) -> None:
+    if ids:
+        _delete_after_commit(list(ids))
+
+
+def _delete_after_commit(ids: list[uuid.UUID]) -> None:
     from vectors.services import points_delete
 
-    memory_id = instance.pk
     try:
-        transaction.on_commit(lambda: points_delete(ids=[memory_id]), robust=True)
+        transaction.on_commit(lambda: points_delete(ids=ids), robust=True)
     except Exception:
         logger.exception("could not schedule the point's deletion; vectors_check --fix removes orphans")

@@ -314,7 +314,7 @@ def test_existing_secret_replaces_the_chart_secret(production_objects, productio
             for container in obj["spec"]["template"]["spec"]["containers"]:
                 assert {name for name, _ in secret_refs(container).values()} <= {existing}
     cronjobs = of_kind(production_objects, "CronJob")
-    assert len(cronjobs) == 2  # reindex, prune_history
+    assert len(cronjobs) == 3  # reindex, prune_history, prune-expired
     for cronjob in cronjobs:
         container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
         assert {name for name, _ in secret_refs(container).values()} == {existing}
@@ -383,6 +383,16 @@ def test_reindex_cronjob(objects):
     container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "manage.py", "reindex", "--dirty"]
     assert len(cronjob["spec"]["schedule"].split()) == 5
+
+
+def test_prune_expired_cronjob(objects):
+    cronjob = one(objects, "CronJob", f"{FULLNAME}-prune-expired")
+    assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
+    container = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "manage.py", "prune_expired"]
+    assert len(cronjob["spec"]["schedule"].split()) == 5
+    without = render({"pruneExpired": {"enabled": False}})
+    assert [c["metadata"]["name"] for c in of_kind(without, "CronJob")] == [f"{FULLNAME}-reindex"]
 
 
 # --- backing services ---------------------------------------------------------------------

@@ -118,7 +118,17 @@ def test_create_returns_the_memory_object(api):
         "updated_at",
         "vector_status",
         "version",
+        "pinned",
+        "expires_at",
+        "last_accessed_at",
+        "access_count",
     }
+    assert (memory["pinned"], memory["expires_at"], memory["last_accessed_at"], memory["access_count"]) == (
+        False,
+        None,
+        None,
+        0,
+    )
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.django_db
 MEMORY_FIELDS = {
     "id", "coord", "coordinate", "namespace", "memory_type", "payload", "text", "metadata", "importance",
     "created_at", "updated_at", "vector_status", "version", "score", "via", "context",
+    "pinned", "expires_at", "last_accessed_at", "access_count",
 }  # fmt: skip
 
 
