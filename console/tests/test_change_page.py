@@ -244,6 +244,6 @@ def test_a_curators_edit_and_delete_are_recorded_as_the_admin_user(curator_clien
         (
             "deleted",
             "admin:curator",
-            ["coord", "namespace", "memory_type", "payload", "text", "metadata", "importance"],
+            ["coord", "namespace", "memory_type", "payload", "text", "metadata", "importance", "pinned", "expires_at"],
         ),
     ]

@@ -392,7 +392,10 @@ def test_prune_expired_cronjob(objects):
     assert container["command"] == ["python", "manage.py", "prune_expired"]
     assert len(cronjob["spec"]["schedule"].split()) == 5
     without = render({"pruneExpired": {"enabled": False}})
-    assert [c["metadata"]["name"] for c in of_kind(without, "CronJob")] == [f"{FULLNAME}-reindex"]
+    assert sorted(c["metadata"]["name"] for c in of_kind(without, "CronJob")) == [
+        f"{FULLNAME}-prune-history",
+        f"{FULLNAME}-reindex",
+    ]
 
 
 # --- backing services ---------------------------------------------------------------------
@@ -532,4 +535,4 @@ def test_prune_history_cronjob(objects):
     assert container["command"] == ["python", "manage.py", "prune_history"]
     assert len(cronjob["spec"]["schedule"].split()) == 5
     names = [c["metadata"]["name"] for c in of_kind(render({"pruneHistory": {"enabled": False}}), "CronJob")]
-    assert names == [f"{FULLNAME}-reindex"]
+    assert sorted(names) == [f"{FULLNAME}-prune-expired", f"{FULLNAME}-reindex"]
