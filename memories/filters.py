@@ -18,7 +18,7 @@ from django.db.models.fields.json import DataContains, KeyTransform
 from django.db.models.lookups import Exact
 
 from memories.errors import InvalidInput, MemoryErrorCode
-from memories.text import reject_json_constant, unstorable_string
+from memories.text import json_float, reject_json_constant, unstorable_string
 from memories.values import moment_parse, number_representable
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -44,7 +44,7 @@ def parse_filters(raw: str | dict[str, Any] | None) -> list[FilterCondition]:
         return []
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw, parse_constant=reject_json_constant)
+            raw = json.loads(raw, parse_constant=reject_json_constant, parse_float=json_float)
         except (ValueError, RecursionError) as exc:
             raise _invalid("filters must be a JSON object.") from exc
     if not isinstance(raw, dict):

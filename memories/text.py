@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NoReturn
 
 TEXT_KEYS = ("content", "text", "memory")
@@ -58,6 +59,17 @@ def unstorable_string(text: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
+
+
+def json_float(text: str) -> float:
+    """json.loads(parse_float=...): a literal too small for a double (1e-400) would silently read
+    as 0.0 and one too large as inf; both read as NaN, which every number check refuses, so what
+    is accepted is stored as it was sent."""
+    value = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if math.isinf(value) or (value == 0.0 and any(digit in mantissa for digit in "123456789")):
+        return math.nan
+    return value
 
 
 def reject_json_constant(name: str) -> NoReturn:

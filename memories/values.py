@@ -20,7 +20,9 @@ from django.utils.timezone import get_default_timezone
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
 # A JSON document is bounded by the body size; the walk is iterative, as json_depth's.
-_NUMBER_PROBLEM = "numbers must be finite and within the range of a double (about ±1.8e308)"
+_NUMBER_PROBLEM = (
+    "numbers must be finite, within the range of a double (about ±1.8e308) and not so small that they round to 0"
+)
 
 
 def moment_parse(value: Any) -> datetime | None:

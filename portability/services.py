@@ -27,7 +27,7 @@ from memories.coordinates import parse_coordinate
 from memories.errors import InvalidInput
 from memories.models import Memory, MemoryType, MemoryVersion, VersionEvent
 from memories.services import validate_name
-from memories.text import reject_json_constant
+from memories.text import json_float, reject_json_constant
 from memories.values import moment_parse, number_representable, unrepresentable_number
 
 FORMAT = "soma-memories"
@@ -123,7 +123,7 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_constant=reject_json_constant)
+            record = json.loads(line, parse_constant=reject_json_constant, parse_float=json_float)
         except (ValueError, RecursionError):
             raise ImportFormatError(number, "not a JSON object") from None
         if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "node", "link", "version"}:

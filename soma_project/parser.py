@@ -6,7 +6,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja.parser import Parser
 
-from memories.text import reject_json_constant, unstorable_string
+from memories.text import json_float, reject_json_constant, unstorable_string
 
 
 class StrictJsonParser(Parser):
@@ -17,7 +17,7 @@ class StrictJsonParser(Parser):
 
     def parse_body(self, request: HttpRequest) -> Any:
         try:
-            data = json.loads(request.body, parse_constant=reject_json_constant)
+            data = json.loads(request.body, parse_constant=reject_json_constant, parse_float=json_float)
         except RecursionError as exc:
             raise ValueError("JSON nested too deeply") from exc
         reject_unstorable_strings(data)

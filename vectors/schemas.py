@@ -26,9 +26,11 @@ FILTERS_HELP = 'Over payload and metadata keys, e.g. {"user_id": "u1", "score": 
 class RecencyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    weight: float = Field(..., ge=0.0, le=1.0)
-    half_life_days: float | None = Field(None, gt=0, le=1_000_000, description="Creation-time half-life")
-    access_half_life_days: float | None = Field(None, gt=0, le=1_000_000, description="Last-access half-life")
+    weight: float = Field(..., ge=0.0, le=1.0, strict=True)
+    half_life_days: float | None = Field(None, gt=0, le=1_000_000, strict=True, description="Creation-time half-life")
+    access_half_life_days: float | None = Field(
+        None, gt=0, le=1_000_000, strict=True, description="Last-access half-life"
+    )
 
 
 class SearchIn(Schema):

@@ -185,7 +185,12 @@ def test_a_uuid_written_in_non_ascii_digits_is_no_reference(soma_server: LiveSer
 
 # --- payloads the vector engine cannot represent: refused up front, on every write path ------------
 
-POISONS = [f'{{"content": "poison", "n": {BIG}}}', '{"content": "poison", "n": [1, {"deep": -1e400}]}']
+POISONS = [
+    f'{{"content": "poison", "n": {BIG}}}',
+    '{"content": "poison", "n": [1, {"deep": -1e400}]}',
+    # Below a double's smallest value: it would read back as 0.0, not as sent.
+    '{"content": "poison", "n": 1e-400}',
+]
 
 
 @pytest.mark.parametrize("payload", POISONS)
