@@ -57,6 +57,27 @@ def test_memory_endpoints(soma_live: LiveServer) -> None:
     assert _count(soma_live, "mem") == 3
 
 
+def test_history_restore_and_forget(soma_live: LiveServer) -> None:
+    with _tenant_client(soma_live, "hist") as soma:
+        created = soma.create_memory({"content": "Bob plays chess"}, coord="5,5")
+        soma.update_memory(created.memory.id, payload={"content": "Bob plays go"})
+        soma.delete_memory(created.memory.id)
+        history = soma.history(created.memory.id)
+        restored = soma.restore(created.memory.id)
+        dry = soma.forget(max_age_days=0)
+        real = soma.forget(max_age_days=0, dry_run=False)
+
+    assert [entry.event for entry in history.items] == ["deleted", "updated", "created"]
+    assert history.items[1].memory.payload == {"content": "Bob plays go"}
+    # The last version before the deletion (2, the update) comes back as version 4.
+    assert restored.memory.id == created.memory.id and restored.restored_version == 2
+    assert restored.memory.version == 4
+    assert restored.memory.payload == {"content": "Bob plays go"}
+    assert (dry.dry_run, dry.count, dry.ids) == (True, 1, [created.memory.id])
+    assert (real.dry_run, real.count, real.ids) == (False, 1, [created.memory.id])
+    assert _count(soma_live, "hist") == 0
+
+
 def test_search_by_post_and_get(soma_live: LiveServer) -> None:
     with _tenant_client(soma_live, "find") as soma:
         tea = soma.create_memory({"content": "Alice drinks green tea every morning"}, metadata={"user_id": "u1"})
