@@ -451,12 +451,7 @@ def memory_update(
             # Nothing the point holds changed: no re-embedding, the vector state stays.
             memory.version += 1
             memory.save(update_fields=[*_UNINDEXED_FIELDS, "updated_at", "version"])
-            memory_version_record(
-                memory=memory,
-                event=VersionEvent.UPDATED,
-                actor=actor,
-                changed=changed_fields(before, memory_snapshot(memory)),
-            )
+            _record_update(memory, before=before, actor=actor)
             return memory
         if payload is not None:
             memory.payload = _validate_json_object(payload, what="payload")
@@ -483,13 +478,13 @@ def memory_update(
         # (auto_now set updated_at on this instance: nothing to read back after the commit,
         # when a racing DELETE may already have removed the row).
         memory.save(update_fields=[f.name for f in Memory._meta.concrete_fields if f.name not in _NOT_SAVED])
-        memory_version_record(
-            memory=memory,
-            event=VersionEvent.UPDATED,
-            actor=actor,
-            changed=changed_fields(before, memory_snapshot(memory)),
-        )
+        _record_update(memory, before=before, actor=actor)
     return memory
+
+
+def _record_update(memory: Memory, *, before: dict[str, Any], actor: str) -> None:
+    changed = changed_fields(before, memory_snapshot(memory))
+    memory_version_record(memory=memory, event=VersionEvent.UPDATED, actor=actor, changed=changed)
 
 
 def memory_delete(*, memory: Memory, actor: str = SYSTEM_ACTOR, event: str = VersionEvent.DELETED) -> bool:
