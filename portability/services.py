@@ -13,6 +13,7 @@ index: `manage.py reindex --dirty` embeds them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator
@@ -175,8 +176,21 @@ def records_import(
     return summary
 
 
-def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+@contextlib.contextmanager
+def _record_errors(number: int, kind: str) -> Iterator[None]:
+    """Any malformed value read inside becomes the import's error for line `number`."""
     try:
+        yield
+    except ImportFormatError:
+        raise
+    except InvalidInput as exc:
+        raise ImportFormatError(number, str(exc.detail)) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ImportFormatError(number, f"bad {kind} record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
+
+
+def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    with _record_errors(number, "memory"):
         memory_id = uuid.UUID(str(record["id"]))
         tenant = validate_name(record["tenant"], what="tenant")
         namespace = validate_name(record.get("namespace", "default"), what="namespace")
@@ -198,12 +212,6 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
         created_at = _moment(number, record["created_at"])
         updated_at = _moment(number, record.get("updated_at", record["created_at"]))
         version = _positive_int(record.get("version", 1))
-    except ImportFormatError:
-        raise
-    except InvalidInput as exc:
-        raise ImportFormatError(number, str(exc.detail)) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ImportFormatError(number, f"bad memory record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     return (
         memory_id, tenant, namespace,
         list(coordinate.values) if coordinate else None, coordinate.key if coordinate else None,
@@ -214,18 +222,12 @@ def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
 
 def _node_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
     """A bare coordinate node: the row a memory stored there later fills (nothing to embed)."""
-    try:
+    with _record_errors(number, "node"):
         node_id = uuid.UUID(str(record["id"]))
         tenant = validate_name(record["tenant"], what="tenant")
         namespace = validate_name(record.get("namespace", "default"), what="namespace")
         coordinate = parse_coordinate(record["coordinate"])
         created_at = _moment(number, record["created_at"])
-    except ImportFormatError:
-        raise
-    except InvalidInput as exc:
-        raise ImportFormatError(number, str(exc.detail)) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ImportFormatError(number, f"bad node record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     return (
         node_id, tenant, namespace, list(coordinate.values), coordinate.key,
         MemoryType.EPISODIC, "{}", "", "{}", 0.0, created_at, created_at, 1, "indexed", True,
@@ -260,19 +262,13 @@ def _version_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
-    try:
+    with _record_errors(number, "link"):
         tenant = validate_name(record["tenant"], what="tenant")
         source, target = uuid.UUID(str(record["source"])), uuid.UUID(str(record["target"]))
         link_type = record.get("link_type", "related")
         strength = _number(record.get("strength", 1.0))
         metadata = record.get("metadata", {})
         created_at = _moment(number, record["created_at"])
-    except ImportFormatError:
-        raise
-    except InvalidInput as exc:
-        raise ImportFormatError(number, str(exc.detail)) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ImportFormatError(number, f"bad link record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if not isinstance(link_type, str) or not LINK_TYPE_RE.match(link_type):
         raise ImportFormatError(number, "link_type must be 1-64 characters of [A-Za-z0-9_.:-]")
     if source == target or strength is None or not isinstance(metadata, dict) or unrepresentable_number(metadata):
