@@ -13,8 +13,6 @@ failed console login (CSRF checks off: what is measured is the login, not the to
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
 import time
@@ -24,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import percentile
+from benchlib import percentile, wsgi_call
 
 TOKEN = "bench-lockout-token"
 DATABASE = f"bench_login_lockout_{os.getpid()}"
@@ -82,27 +80,7 @@ def run(database_url: str, requests: int) -> None:
         without_handler = WSGIHandler()
 
     def call(application: WSGIHandler, method: str, path: str, body: dict | None = None) -> int:
-        data = json.dumps(body).encode() if body else b""
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "9595",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1:9595",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(data)),
-            "wsgi.input": io.BytesIO(data),
-            "wsgi.url_scheme": "http",
-        }
-        statuses: list[str] = []
-        response = application(environ, lambda status, headers: statuses.append(status))
-        b"".join(response)
-        response.close()  # type: ignore[attr-defined]
-        return int(statuses[0].split()[0])
+        return wsgi_call(application, method, path, body, token=TOKEN)
 
     assert call(with_handler, "POST", "/memories", {"coord": "1,2", "payload": {"content": "a cat"}}) == 201
 

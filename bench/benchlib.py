@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import io
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -50,6 +52,32 @@ class TimingClient:
 
     def close(self) -> None:
         self.connection.close()
+
+
+def wsgi_call(application: Any, method: str, path: str, body: dict | None = None, *, token: str) -> int:
+    """One request through a WSGI application in this process (no HTTP server); its status.
+    The response is closed, so request_finished runs as a server would make it."""
+    data = json.dumps(body).encode() if body else b""
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "9595",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:9595",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "CONTENT_TYPE": "application/json",
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.input": io.BytesIO(data),
+        "wsgi.url_scheme": "http",
+    }
+    statuses: list[str] = []
+    response = application(environ, lambda status, headers: statuses.append(status))
+    b"".join(response)
+    response.close()
+    return int(statuses[0].split()[0])
 
 
 def percentile(samples: list[float], q: float) -> float:

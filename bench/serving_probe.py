@@ -14,8 +14,6 @@ the server and times the same three requests through Django's WSGI handler in th
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
 import sys
 import tempfile
@@ -26,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import EXTERNAL_SERVICES, TimingClient, percentile, serve_embedded
+from benchlib import EXTERNAL_SERVICES, TimingClient, percentile, serve_embedded, wsgi_call
 
 MEMORY = {"coord": "1,2", "payload": {"text": "The cat sat on the mat by the kitchen door."}}
 SEARCH = {"query": "a cat sitting on a mat", "top_k": 10}
@@ -70,27 +68,7 @@ def in_process(data_dir: Path, requests: int) -> None:
     application = get_wsgi_application()
 
     def request(method: str, path: str, body: dict | None = None) -> int:
-        data = json.dumps(body).encode() if body else b""
-        environ = {
-            "REQUEST_METHOD": method,
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "9595",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "HTTP_HOST": "127.0.0.1:9595",
-            "REMOTE_ADDR": "127.0.0.1",
-            "HTTP_AUTHORIZATION": f"Bearer {TOKEN}",
-            "CONTENT_TYPE": "application/json",
-            "CONTENT_LENGTH": str(len(data)),
-            "wsgi.input": io.BytesIO(data),
-            "wsgi.url_scheme": "http",
-        }
-        statuses: list[str] = []
-        response = application(environ, lambda status, headers: statuses.append(status))
-        b"".join(response)
-        response.close()  # type: ignore[attr-defined]  # request_finished, as a server would
-        return int(statuses[0].split()[0])
+        return wsgi_call(application, method, path, body, token=TOKEN)
 
     print("in-process (Django's WSGI handler, no HTTP server):")
     timed("GET /healthz", lambda: request("GET", "/healthz"), requests)
