@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from somafractalmemory_client.calls import Call
-from somafractalmemory_client.calls import IdempotencyKey as IdempotencyKey  # where it was first defined
+from somafractalmemory_client.calls import IdempotencyKey as IdempotencyKey  # still importable from here
 from somafractalmemory_client.errors import TransportError, error_for
 
 T = TypeVar("T")
