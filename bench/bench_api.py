@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
-from benchlib import percentile, serve_embedded
-
-ROOT = Path(__file__).resolve().parent.parent
+from benchlib import BenchServer, add_server_arguments, percentile, print_command
 
 
 def report(name: str, samples_s: list[float]) -> None:
@@ -34,36 +27,16 @@ def report(name: str, samples_s: list[float]) -> None:
     )
 
 
-def start_server(port: int) -> tuple[subprocess.Popen[bytes], str, Path]:
-    data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-"))
-    token = "bench-" + uuid.uuid4().hex
-    return serve_embedded(port=port, data_dir=data_dir, token=token), token, data_dir
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url")
-    parser.add_argument("--token")
+    add_server_arguments(parser, port=9597)
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--port", type=int, default=9597)
     args = parser.parse_args()
-
-    process = None
-    if args.url:
-        url, token = args.url.rstrip("/"), args.token or os.environ.get("SOMA_API_TOKEN", "")
-    else:
-        process, token, data_dir = start_server(args.port)
-        url = f"http://127.0.0.1:{args.port}"
-        print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": "bench-" + uuid.uuid4().hex[:8]}
-    try:
-        with httpx.Client(base_url=url, headers=headers, timeout=60) as client:
+    print_command()
+    with BenchServer(args) as server:
+        headers = {"Authorization": f"Bearer {server.token}", "X-Soma-Tenant": "bench-" + uuid.uuid4().hex[:8]}
+        with httpx.Client(base_url=server.url, headers=headers, timeout=60) as client:
             run(client, args.count)
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(30)
 
 
 def run(client: httpx.Client, count: int) -> None:

@@ -12,14 +12,13 @@ metadata filter, over one keep-alive http.client connection.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_search import corpus_texts
-from benchlib import EXTERNAL_SERVICES, NO_THROTTLE, TimingClient, percentile, serve
+from benchlib import TimingClient, benchdata_dir, percentile, print_command, serve_degraded
 
 TOKEN = "bench-degraded-token"
 
@@ -29,24 +28,14 @@ def main() -> None:
     parser.add_argument("--reuse", required=True, help="a data dir left by bench/bench_search.py")
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--port", type=int, default=9597)
-    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "benchdata" / "scifact"))
+    parser.add_argument("--data", default=str(benchdata_dir("scifact")))
     args = parser.parse_args()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_command()
     data_dir = Path(args.reuse)
     tenant = (data_dir / "bench_tenant").read_text().strip()
     _, queries = corpus_texts(Path(args.data), 100_000, args.queries * 2)
 
-    env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
-    env.update(
-        SOMA_DATA_DIR=str(data_dir),
-        SOMA_BIND=f"127.0.0.1:{args.port}",
-        SOMA_API_TOKEN=TOKEN,
-        SOMA_VECTOR_STORE="qdrant",
-        QDRANT_URL="http://127.0.0.1:9",  # nothing listens: the store is down
-        SOMA_REINDEX_INTERVAL="0",
-        **NO_THROTTLE,
-    )
-    process = serve(env, port=args.port, data_dir=data_dir, probe="/healthz")
+    process = serve_degraded(port=args.port, data_dir=data_dir, token=TOKEN)
     client = TimingClient(
         f"http://127.0.0.1:{args.port}", {"Authorization": f"Bearer {TOKEN}", "X-Soma-Tenant": tenant}
     )

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -39,8 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import start_server  # noqa: E402
-from benchlib import TimingClient, benchdata_dir, percentile, serve_degraded  # noqa: E402
+from benchlib import BenchServer, TimingClient, add_server_arguments, benchdata_dir, percentile, print_command  # noqa: E402
 
 MODES = ("vector", "keyword", "hybrid")
 CATEGORIES = ("single_hop", "multi_hop", "temporal", "open_domain", "adversarial")
@@ -124,45 +122,32 @@ def evaluate(client: TimingClient, queries: list[dict], mode: str | None, contex
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url")
-    parser.add_argument("--token")
-    parser.add_argument("--port", type=int, default=9594)
+    add_server_arguments(parser, port=9594)
     parser.add_argument("--data", default=str(benchdata_dir("locomo-dev")))
     parser.add_argument("--degraded", action="store_true", help="then the PostgreSQL full-text fallback")
     parser.add_argument("--context", type=int, default=0, help="turns around each hit (search option `context`)")
     args = parser.parse_args()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_command()
     turns, queries = load(Path(args.data))
     conversations = len({t["conv_id"] for t in turns})
 
-    process, data_dir = None, None
-    if args.url:
-        url, token = args.url.rstrip("/"), args.token or os.environ.get("SOMA_API_TOKEN", "")
-    else:
-        process, token, data_dir = start_server(args.port)
-        url = f"http://127.0.0.1:{args.port}"
-        print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
     tenant = "locomo-" + uuid.uuid4().hex[:8]
-    headers = {"Authorization": f"Bearer {token}", "X-Soma-Tenant": tenant}
-    client = TimingClient(url, headers)
-    try:
-        rate = ingest(client, turns)
-        print(f"ingested {len(turns)} turns of {conversations} conversations at {rate:.0f} memories/s")
-        print(f"{len(queries)} questions with evidence, top_k=10; published DRAGON (10 conversations): 56.7/66.2")
-        for mode in MODES:
-            evaluate(client, queries, mode, args.context)
-        if args.degraded and process is not None and data_dir is not None:
+    with BenchServer(args) as server:
+        headers = {"Authorization": f"Bearer {server.token}", "X-Soma-Tenant": tenant}
+        client = TimingClient(server.url, headers)
+        try:
+            rate = ingest(client, turns)
+            print(f"ingested {len(turns)} turns of {conversations} conversations at {rate:.0f} memories/s")
+            print(f"{len(queries)} questions with evidence, top_k=10; published DRAGON (10 conversations): 56.7/66.2")
+            for mode in MODES:
+                evaluate(client, queries, mode, args.context)
+            if args.degraded and server.started_here:
+                client.close()
+                server.restart_degraded()
+                client = TimingClient(server.url, headers)
+                evaluate(client, queries, None, args.context)
+        finally:
             client.close()
-            process.terminate()
-            process.wait(60)
-            process = serve_degraded(port=args.port, data_dir=data_dir, token=token)
-            client = TimingClient(url, headers)
-            evaluate(client, queries, None, args.context)
-    finally:
-        client.close()
-        if process is not None:
-            process.terminate()
-            process.wait(60)
 
 
 if __name__ == "__main__":

@@ -26,17 +26,16 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchlib import TimingClient, percentile, serve_embedded
+from benchlib import BenchServer, TimingClient, add_server_arguments, percentile, print_command
 from somafractalmemory_client import SomaClient
 
-TOKEN = "bench-mcp-token"
+TOKEN = ""  # the server's, set in main()
 SUBJECTS = ["Alice", "Bob", "the team", "the client", "Dana", "the build", "the cat", "Priya"]
 VERBS = ["prefers", "asked about", "complained about", "finished", "scheduled", "forgot", "liked", "moved"]
 OBJECTS = [
@@ -124,25 +123,16 @@ def mcp_sdk(url: str, queries: list[str], top_k: int) -> list[float]:
 def main() -> None:
     global TOKEN
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url")
-    parser.add_argument("--token", default="")
-    parser.add_argument("--port", type=int, default=9597)
+    add_server_arguments(parser, port=9597)
     parser.add_argument("--memories", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--distinct", type=int, default=50)
     parser.add_argument("--top-k", type=int, default=10)
     args = parser.parse_args()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_command()
     rng = random.Random(19)
-    process = None
-    url = args.url
-    if url:
-        TOKEN = args.token
-    else:
-        data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-mcp-"))
-        process = serve_embedded(port=args.port, data_dir=data_dir, token=TOKEN)
-        url = f"http://127.0.0.1:{args.port}"
-    try:
+    with BenchServer(args) as server:
+        url, TOKEN = server.url, server.token
         with SomaClient(url, token=TOKEN, timeout=600) as soma:
             texts = _texts(args.memories, rng)
             for start in range(0, len(texts), 500):
@@ -158,10 +148,6 @@ def main() -> None:
         print(
             f"  overhead of MCP over REST at p50: {raw_p50 - rest_p50:+.2f} ms (server), {sdk_p50 - rest_p50:+.2f} ms (with the SDK client)"
         )
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(60)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import statistics
 import sys
 import time
@@ -30,8 +29,7 @@ from somafractalmemory_client.models import SearchMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import start_server  # noqa: E402
-from benchlib import benchdata_dir, percentile, scifact_load, serve_degraded  # noqa: E402
+from benchlib import BenchServer, add_server_arguments, benchdata_dir, percentile, print_command, scifact_load  # noqa: E402
 
 MODES: tuple[SearchMode, ...] = ("vector", "keyword", "hybrid")
 BATCH = 200  # ~1.6 kB per abstract: stays under the 1 MB request body limit
@@ -79,25 +77,16 @@ def evaluate(client: SomaClient, queries: dict[str, str], qrels: dict[str, set[s
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--url")
-    parser.add_argument("--token")
-    parser.add_argument("--port", type=int, default=9598)
+    add_server_arguments(parser, port=9598)
     parser.add_argument("--data", default=str(benchdata_dir("scifact")))
     parser.add_argument("--degraded", action="store_true", help="then the PostgreSQL full-text fallback")
     args = parser.parse_args()
-    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+    print_command()
     docs, queries, qrels = scifact_load(Path(args.data))
 
-    process = None
-    if args.url:
-        url, token = args.url.rstrip("/"), args.token or os.environ.get("SOMA_API_TOKEN", "")
-    else:
-        process, token, data_dir = start_server(args.port)
-        url = f"http://127.0.0.1:{args.port}"
-        print(f"started scripts/serve.py on the embedded default, data in {data_dir}")
     tenant = "scifact-" + uuid.uuid4().hex[:8]
-    try:
-        with SomaClient(url, token=token, tenant=tenant, timeout=600) as client:
+    with BenchServer(args) as server:
+        with SomaClient(server.url, token=server.token, tenant=tenant, timeout=600) as client:
             rate = ingest(client, docs)
             print(
                 f"ingested {len(docs)} abstracts (~{statistics.fmean(len(d['text']) for d in docs):.0f} chars) "
@@ -106,16 +95,10 @@ def main() -> None:
             print(f"{len(queries)} test claims, top_k=10; published: MiniLM-L6-v2 0.645, BM25 0.687")
             for mode in MODES:
                 evaluate(client, queries, qrels, mode)
-        if args.degraded and process is not None:
-            process.terminate()
-            process.wait(60)
-            process = serve_degraded(port=args.port, data_dir=data_dir, token=token)
-            with SomaClient(url, token=token, tenant=tenant, timeout=600) as client:
+        if args.degraded and server.started_here:
+            server.restart_degraded()
+            with SomaClient(server.url, token=server.token, tenant=tenant, timeout=600) as client:
                 evaluate(client, queries, qrels, "hybrid")  # any mode: PostgreSQL full text answers
-    finally:
-        if process is not None:
-            process.terminate()
-            process.wait(30)
 
 
 if __name__ == "__main__":

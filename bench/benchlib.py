@@ -1,7 +1,9 @@
-"""What the HTTP benchmarks share: a server process on loopback, and percentiles."""
+"""What the HTTP benchmarks share: the server they measure (one at --url, or a server process on
+loopback), timed requests, percentiles and the data sets."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import http.client
 import io
@@ -9,7 +11,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +118,57 @@ def serve_embedded(*, port: int, data_dir: Path, token: str) -> subprocess.Popen
     env = {key: value for key, value in os.environ.items() if key not in EXTERNAL_SERVICES}
     env.update(SOMA_DATA_DIR=str(data_dir), SOMA_BIND=f"127.0.0.1:{port}", SOMA_API_TOKEN=token, **NO_THROTTLE)
     return serve(env, port=port, data_dir=data_dir)
+
+
+def print_command() -> None:
+    print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, *, port: int) -> None:
+    parser.add_argument("--url", help="a running server (default: start scripts/serve.py on the embedded default)")
+    parser.add_argument("--token", help="its bearer token (default: $SOMA_API_TOKEN)")
+    parser.add_argument("--port", type=int, default=port, help="for the server started here")
+
+
+class BenchServer:
+    """The server a benchmark measures: the one at --url, or `scripts/serve.py` started here on the
+    embedded default in a temporary data dir (stopped on leaving the `with`)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.port: int = args.port
+        self.process: subprocess.Popen[bytes] | None = None
+        self.data_dir: Path | None = None
+        if args.url:
+            self.url, self.token = args.url.rstrip("/"), args.token or os.environ.get("SOMA_API_TOKEN", "")
+            return
+        self.data_dir = Path(tempfile.mkdtemp(prefix="soma-bench-"))
+        self.token = "bench-" + uuid.uuid4().hex
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = serve_embedded(port=self.port, data_dir=self.data_dir, token=self.token)
+        print(f"started scripts/serve.py on the embedded default, data in {self.data_dir}")
+
+    def __enter__(self) -> BenchServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(60)
+            self.process = None
+
+    @property
+    def started_here(self) -> bool:
+        return self.data_dir is not None
+
+    def restart_degraded(self) -> None:
+        """Restart the server started here on its data with the vector store unreachable (serve_degraded)."""
+        if self.data_dir is None:
+            raise RuntimeError("only a server started here can be restarted")
+        self.stop()
+        self.process = serve_degraded(port=self.port, data_dir=self.data_dir, token=self.token)
 
 
 def benchdata_dir(name: str) -> Path:

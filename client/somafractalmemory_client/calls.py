@@ -44,6 +44,8 @@ T = TypeVar("T")
 Coordinate = str | Sequence[float]
 # A graph end or memory reference: a UUID (or its text) names a memory by id, anything else is a coordinate.
 Ref = uuid.UUID | str | Sequence[float]
+# True: a fresh key for this call (the same for its retries); a string: that key; None/False: none.
+IdempotencyKey = str | bool | None
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class Call(Generic[T]):
     # Writes without an idempotency key are not retried after the server may have run them.
     idempotent: bool = True
 
-    def with_idempotency_key(self, key: str | bool | None) -> Call[T]:
+    def with_idempotency_key(self, key: IdempotencyKey) -> Call[T]:
         if not key:
             return self
         value = uuid.uuid4().hex if key is True else str(key)
@@ -212,14 +214,18 @@ def _field(name: str, model: Any) -> Callable[[Any], Any]:
 # Memories
 
 
-def create_memory(payload: dict[str, Any], **options: Unpack[CreateOptions]) -> Call[MemoryCreated]:
+def create_memory(
+    payload: dict[str, Any], *, idempotency_key: IdempotencyKey = None, **options: Unpack[CreateOptions]
+) -> Call[MemoryCreated]:
     body = _body({"payload": payload, **options})
-    return Call("POST", "/memories", MemoryCreated.model_validate, body=body, idempotent=False)
+    call = Call("POST", "/memories", MemoryCreated.model_validate, body=body, idempotent=False)
+    return call.with_idempotency_key(idempotency_key)
 
 
-def create_batch(memories: Sequence[Mapping[str, Any]]) -> Call[BatchResult]:
+def create_batch(memories: Sequence[Mapping[str, Any]], *, idempotency_key: IdempotencyKey = None) -> Call[BatchResult]:
     body = {"memories": [_body(item) for item in memories]}
-    return Call("POST", "/memories/batch", BatchResult.model_validate, body=body, idempotent=False)
+    call = Call("POST", "/memories/batch", BatchResult.model_validate, body=body, idempotent=False)
+    return call.with_idempotency_key(idempotency_key)
 
 
 def get_memory(ref: Ref, *, namespace: str | None = None, include_expired: bool | None = None) -> Call[Memory]:

@@ -10,17 +10,18 @@ same for its retries) or your own key to make retried writes safe after a 503.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from somafractalmemory_client.calls import Call
+from somafractalmemory_client.calls import IdempotencyKey as IdempotencyKey  # still importable from here
 from somafractalmemory_client.errors import TransportError, error_for
 
 T = TypeVar("T")
 DEFAULT_URL = "http://127.0.0.1:9595"
-IdempotencyKey = str | bool | None
 
 
 @dataclass(frozen=True)
@@ -89,3 +90,43 @@ def connect_failed(exc: Exception, call: Call[Any], attempt: int, retry: Retry) 
     if retriable and attempt + 1 < retry.attempts:
         return Outcome(error=TransportError(str(exc)), wait=_backoff(attempt, retry))
     return Outcome(error=TransportError(str(exc)))
+
+
+class Attempts(Generic[T]):
+    """The retry loop of one call, without its I/O, so that both clients run the same one.
+
+    Iterating gives the keyword arguments of each try's `request`; after each try, `wait_after`
+    is told what came back and answers how long to wait before the next one (0 once answered),
+    or raises the error when there is none. The loop ends with the answer in `value`.
+    """
+
+    value: T
+
+    def __init__(self, call: Call[T], headers: Mapping[str, str], retry: Retry) -> None:
+        self.call = call
+        self.retry = retry
+        self._request = {"method": call.method, "url": call.path, **request_kwargs(call)}
+        self._request["headers"] = {**headers, **self._request["headers"]}
+        self._attempt = 0
+        self._answered = False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for attempt in range(self.retry.attempts):
+            self._attempt = attempt
+            yield self._request
+            if self._answered:
+                return
+        raise AssertionError("unreachable: the last attempt raises or answers")
+
+    def wait_after(self, answer: httpx.Response | httpx.TransportError) -> float:
+        if isinstance(answer, httpx.Response):
+            outcome = judge(self.call, answer, self._attempt, self.retry)
+        else:
+            outcome = connect_failed(answer, self.call, self._attempt, self.retry)
+        if outcome.error is None:
+            self.value = outcome.value
+            self._answered = True
+            return 0.0
+        if outcome.wait is None:
+            raise outcome.error
+        return outcome.wait

@@ -8,21 +8,16 @@ from collections.abc import Iterator
 import pytest
 from somafractalmemory_client import SomaClient
 
-from reliability.processes import MASTER_TOKEN, LiveServer, shared_database
-from reliability.tests.conftest import SHARED_REDIS, private_postgres, start_server  # noqa: F401 - fixtures
+from reliability.processes import MASTER_TOKEN, LiveServer
+from reliability.tests.conftest import private_postgres, server_on_shared_database, start_server  # noqa: F401
 
 _NAME = f"client_live_{os.environ.get('SOMA_TEST_DB', 'client')}_{os.getpid()}"
 
 
 @pytest.fixture(scope="module")
 def soma_live() -> Iterator[LiveServer]:
-    server = LiveServer(database_url=shared_database(_NAME), redis_url=SHARED_REDIS)
-    try:
-        server.start()
+    with server_on_shared_database(_NAME) as server:
         yield server
-    finally:
-        server.cleanup()
-        shared_database(_NAME, drop_only=True)
 
 
 @pytest.fixture

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
-from somafractalmemory_client import AsyncSomaClient, Retry, SomaClient, errors, models
+import somafractalmemory_client
+from somafractalmemory_client import AsyncSomaClient, Call, Retry, SomaClient, calls, errors, models
+from somafractalmemory_client.endpoints import Endpoints, endpoint
 
 from reliability.processes import MASTER_TOKEN, LiveServer
 from reliability.tests.conftest import query
@@ -23,6 +27,47 @@ def _count(server: LiveServer, tenant: str) -> int:
     return int(
         query(server.env["DATABASE_URL"], "SELECT count(*) FROM memories_memory WHERE tenant = %s", (tenant,))[0][0]
     )
+
+
+def test_the_client_under_test_is_this_repository_s() -> None:
+    # pytest.ini puts client/ first on the path: an installed copy would hide the changes here.
+    assert Path(somafractalmemory_client.__file__).parent == Path(__file__).parents[1] / "somafractalmemory_client"
+
+
+def test_both_clients_have_every_call_as_a_method_with_its_arguments() -> None:
+    builders = {
+        name
+        for name, value in vars(calls).items()
+        if inspect.isfunction(value)
+        and value.__module__ == calls.__name__
+        and inspect.signature(value).return_annotation.startswith("Call[")
+    }
+    endpoints = {name for name, value in vars(Endpoints).items() if isinstance(value, endpoint)}
+    soma, asoma = SomaClient("http://127.0.0.1:9"), AsyncSomaClient("http://127.0.0.1:9")
+
+    assert endpoints == builders and len(builders) == 20
+    for name in builders:
+        built = inspect.signature(getattr(calls, name))
+        assert inspect.signature(getattr(soma, name)) == built
+        assert inspect.signature(getattr(asoma, name)) == built
+        assert not inspect.iscoroutinefunction(getattr(soma, name))
+        assert inspect.iscoroutinefunction(getattr(asoma, name))
+    assert isinstance(calls.search("tea"), Call)
+    soma.close()
+    asyncio.run(asoma.aclose())
+
+
+def test_an_unreachable_server_raises_a_transport_error_after_the_retries() -> None:
+    retry = Retry(attempts=3, backoff=0.01, max_backoff=0.01)  # nothing listens on port 9
+
+    async def through_asyncio() -> None:
+        async with AsyncSomaClient("http://127.0.0.1:9", retry=retry) as soma:
+            await soma.healthz()
+
+    with SomaClient("http://127.0.0.1:9", retry=retry) as soma, pytest.raises(errors.TransportError):
+        soma.healthz()
+    with pytest.raises(errors.TransportError):
+        asyncio.run(through_asyncio())
 
 
 def test_memory_endpoints(soma_live: LiveServer) -> None:
@@ -221,12 +266,20 @@ def test_a_429_from_the_real_throttle_is_retried_after_retry_after(start_server:
         for _ in range(10):
             impatient.list_memories()
 
+    async def read_back_through_asyncio() -> list[models.Memory]:
+        # 7 requests at 3/s cannot all fall in the windows they span: some are refused and waited out.
+        async with AsyncSomaClient(server.url, token=MASTER_TOKEN, retry=Retry(attempts=6)) as soma:
+            return [await soma.get_memory(answers[i % len(answers)].id) for i in range(7)]
+
+    read_back = asyncio.run(read_back_through_asyncio())
+
     refused = sum(
         float(line.rsplit(" ", 1)[1])
         for line in metrics.splitlines()
         if line.startswith("soma_http_responses_total{") and 'status="429"' in line
     )
     assert len(answers) == calls // 2  # every call answered, none raised
+    assert [memory.id for memory in read_back] == [answers[i % len(answers)].id for i in range(7)]
     assert refused >= 1  # the server really refused some, and the client waited them out
     assert elapsed >= 1.0  # at 3/s, 8 requests cannot be served in less than a window
     assert throttled.value.retry_after == 1.0  # seconds until the 1 s window resets, rounded up

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -22,6 +23,18 @@ SHARED_REDIS = f"redis://127.0.0.1:6379/{os.environ.get('SOMA_TEST_REDIS_DB', '4
 def query(database_url: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url, autocommit=True, connect_timeout=5) as conn:
         return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+@contextmanager
+def server_on_shared_database(name: str, env: Mapping[str, str] | None = None) -> Iterator[LiveServer]:
+    """A server on a fresh database `name` of the shared PostgreSQL, and the shared Redis; the database is dropped after."""
+    server = LiveServer(database_url=shared_database(name), redis_url=SHARED_REDIS, env=env)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+        shared_database(name, drop_only=True)
 
 
 @pytest.fixture
@@ -50,15 +63,9 @@ def start_server() -> Iterator[Callable[..., LiveServer]]:
 @pytest.fixture(scope="module")
 def soma_server() -> Iterator[LiveServer]:
     """One server for a whole module (fuzzing, security, concurrency), on the shared PostgreSQL and Redis."""
-    name = f"{_PREFIX}_m{next(_counter)}"
     # DEBUG logging, so that test_security can search everything the server logged.
-    server = LiveServer(database_url=shared_database(name), redis_url=SHARED_REDIS, env={"SOMA_LOG_LEVEL": "DEBUG"})
-    try:
-        server.start()
+    with server_on_shared_database(f"{_PREFIX}_m{next(_counter)}", {"SOMA_LOG_LEVEL": "DEBUG"}) as server:
         yield server
-    finally:
-        server.cleanup()
-        shared_database(name, drop_only=True)
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ requests, and no long-lived stream holds one of the embedded server's few reques
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import threading
@@ -188,14 +189,15 @@ class McpWsgi:
         self._thread.join(timeout=10)
 
 
-_app: McpApp | None = None
 _app_lock = threading.Lock()
+
+
+@functools.cache
+def _built_app() -> McpApp:
+    return McpApp()
 
 
 def mcp_app() -> McpApp:
     """One per process, built on first use (the tools import every app's schemas)."""
-    global _app
-    with _app_lock:
-        if _app is None:
-            _app = McpApp()
-        return _app
+    with _app_lock:  # functools.cache alone lets two racing first calls each build one
+        return _built_app()

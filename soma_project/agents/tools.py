@@ -8,6 +8,7 @@ the endpoint's status, code and detail (naming the field), having stored nothing
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,16 +21,8 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
 from graph.schemas import LinkIn, LinkSavedOut, NeighborsOut, NeighborsQuery, PathOut, PathQuery
+from memories import schemas as memory_schemas
 from memories.api import HistoryQuery, ListQuery, RefQuery
-from memories.schemas import (
-    HistoryOut,
-    MemoryCreatedOut,
-    MemoryDeletedOut,
-    MemoryEnvelopeOut,
-    MemoryIn,
-    MemoryListOut,
-    MemoryPatchIn,
-)
 from soma_project.agents.rest import rest_call
 from vectors.schemas import FILTERS_HELP, SearchIn, SearchOut
 
@@ -37,18 +30,17 @@ REF_SCHEMA = {"type": "string", "description": "The memory's id (UUID) or its co
 FILTERS_SCHEMA = {"type": "object", "description": FILTERS_HELP}
 
 
-def _read_only(title: str) -> ToolAnnotations:
-    return ToolAnnotations(title=title, read_only_hint=True, open_world_hint=False)
-
-
-def _writes(title: str, *, destructive: bool, idempotent: bool) -> ToolAnnotations:
+def _writes(*, destructive: bool, idempotent: bool) -> ToolAnnotations:
     return ToolAnnotations(
-        title=title,
-        read_only_hint=False,
-        destructive_hint=destructive,
-        idempotent_hint=idempotent,
-        open_world_hint=False,
+        read_only_hint=False, destructive_hint=destructive, idempotent_hint=idempotent, open_world_hint=False
     )
+
+
+# What a tool does to what is stored, for the host's confirmations (its title is added per tool).
+READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+ADDS = _writes(destructive=False, idempotent=False)
+CHANGES = _writes(destructive=True, idempotent=True)
+LINKS = _writes(destructive=False, idempotent=True)
 
 
 @dataclass(frozen=True)
@@ -111,143 +103,151 @@ def _untitled(prop: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in prop.items() if key != "title"}
 
 
-OPERATIONS: tuple[Operation, ...] = (
-    Operation(
-        name="add_memory",
-        method="POST",
-        path="/memories",
-        body=MemoryIn,
-        output=MemoryCreatedOut,
-        annotations=_writes("Store a memory", destructive=False, idempotent=False),
-        description=(
-            "Store something worth remembering later: a fact, a preference, an event, a document chunk. "
-            "`payload` is a JSON object (put the words in payload.content, or give `text` to say exactly "
-            "what is embedded for semantic search); `metadata` holds keys you will filter on later "
-            "(user_id, tags, ...). `memory_type` is 'episodic' (an event, default) or 'semantic' (a "
-            "general fact). Giving a `coord` that already holds a memory replaces that memory. "
-            "Returns the stored memory with its id."
-        ),
-    ),
-    Operation(
-        name="search_memories",
-        method="POST",
-        path="/memories/search",
-        body=SearchIn,
-        output=SearchOut,
-        annotations=_read_only("Search memories"),
-        description=(
-            "Find stored memories relevant to a question or topic, best first. `query` is natural "
-            "language. `mode`: 'vector' (by meaning, default), 'keyword' (exact words, names, ids) or "
-            "'hybrid' (both; best when unsure). Narrow with `filters` over payload/metadata keys, e.g. "
-            '{"user_id": "u1", "tags": {"in": ["work"]}}, and with `memory_type` or `namespace`. '
-            "`expand_hops` 1-2 adds memories linked to the hits. Use this before answering from memory."
-        ),
-    ),
-    Operation(
-        name="get_memory",
-        method="GET",
-        path="/memories/{ref}",
-        query=RefQuery,
-        output=MemoryEnvelopeOut,
-        annotations=_read_only("Get a memory"),
-        description="Read one memory by `ref`: its id (UUID) or its coordinate. Fails with memory_not_found if absent.",
-    ),
-    Operation(
-        name="update_memory",
-        method="PATCH",
-        path="/memories/{ref}",
-        body=MemoryPatchIn,
-        query=RefQuery,
-        query_fields=frozenset({"namespace"}),
-        output=MemoryEnvelopeOut,
-        annotations=_writes("Update a memory", destructive=True, idempotent=True),
-        description=(
-            "Change a stored memory named by `ref` (id or coordinate): give only the fields to change "
-            "(`payload`, `text`, `metadata`, `importance`, `memory_type`); each given field replaces the "
-            "old value. The memory is re-embedded when its text changes. Use it to correct a memory "
-            "rather than adding a contradicting one."
-        ),
-    ),
-    Operation(
-        name="delete_memory",
-        method="DELETE",
-        path="/memories/{ref}",
-        query=RefQuery,
-        output=MemoryDeletedOut,
-        annotations=_writes("Delete a memory", destructive=True, idempotent=True),
-        description=(
-            "Forget one memory named by `ref` (id or coordinate), with its vector and its links. "
-            "Only when the user asks to forget it, or it is wrong and should not be corrected instead."
-        ),
-    ),
-    Operation(
-        name="list_memories",
-        method="GET",
-        path="/memories",
-        query=ListQuery,
-        output=MemoryListOut,
-        annotations=_read_only("List memories"),
-        description=(
-            "Page through stored memories, newest first, optionally narrowed by `memory_type` and "
-            "`filters` (same grammar as search_memories). Not ranked: to find memories about "
-            "something, use search_memories. Pass `next_cursor` back as `cursor` for the next page."
-        ),
-    ),
-    Operation(
-        name="memory_history",
-        method="GET",
-        path="/memories/{ref}/history",
-        query=HistoryQuery,
-        output=HistoryOut,
-        annotations=_read_only("History of a memory"),
-        description=(
-            "How a memory named by `ref` (id or coordinate) changed: its versions newest first, each with "
-            "the event (created, updated, deleted, restored, expired, forgotten), when, who, the changed "
-            "fields and the memory as it was. A deleted memory's history stays readable by its id for the "
-            "retention period. Pass `next_cursor` back as `cursor` for older versions."
-        ),
-    ),
-    Operation(
-        name="link_memories",
-        method="POST",
-        path="/graph/link",
-        body=LinkIn,
-        output=LinkSavedOut,
-        annotations=_writes("Link two memories", destructive=False, idempotent=True),
-        description=(
-            "Record that two memories are related: from (`from_id` or `from_coord`) to (`to_id` or "
-            "`to_coord`), with a `link_type` such as 'related' (default), 'causes', 'part_of', "
-            "'supersedes', and a `strength`. Coordinates may be linked before anything is stored at them. "
-            "Linking the same pair and type again updates that link."
-        ),
-    ),
-    Operation(
-        name="graph_neighbors",
-        method="GET",
-        path="/graph/neighbors",
-        query=NeighborsQuery,
-        output=NeighborsOut,
-        annotations=_read_only("Linked memories"),
-        description=(
-            "The memories linked to one memory (`id` or `coord`), up to `k_hop` links away, nearest "
-            "first, each with its link type and strength (`memory` is null for a linked coordinate where "
-            "nothing is stored yet). `direction`: 'out' (default), 'in' or 'both'."
-        ),
-    ),
-    Operation(
-        name="graph_shortest_path",
-        method="GET",
-        path="/graph/path",
-        query=PathQuery,
-        output=PathOut,
-        annotations=_read_only("How two memories connect"),
-        description=(
-            "The shortest chain of links from one memory (`from_id` or `from_coord`) to another "
-            "(`to_id` or `to_coord`), at most `max_length` links: `found`, the memories on the way and "
-            "the link types between them."
-        ),
-    ),
+OPERATIONS: list[Operation] = []
+
+
+def operation(
+    route: str,
+    output: type[BaseModel],
+    effect: ToolAnnotations,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    query_fields: frozenset[str] = frozenset(),
+) -> Callable[[Callable[[], None]], Operation]:
+    """Declares the tool named like the function it decorates, on the REST operation `route`
+    ("METHOD /path"): the docstring's first line is its title, the rest its description."""
+    method, path = route.split(" ", 1)
+
+    def declare(tool: Callable[[], None]) -> Operation:
+        title, _, text = inspect.cleandoc(tool.__doc__ or "").partition("\n")
+        declared = Operation(
+            name=tool.__name__,
+            method=method,
+            path=path,
+            description=" ".join(text.split()),
+            annotations=effect.model_copy(update={"title": title}),
+            output=output,
+            body=body,
+            query=query,
+            query_fields=query_fields,
+        )
+        OPERATIONS.append(declared)
+        return declared
+
+    return declare
+
+
+@operation("POST /memories", memory_schemas.MemoryCreatedOut, ADDS, body=memory_schemas.MemoryIn)
+def add_memory() -> None:
+    """Store a memory
+
+    Store something worth remembering later: a fact, a preference, an event, a document chunk.
+    `payload` is a JSON object (put the words in payload.content, or give `text` to say exactly
+    what is embedded for semantic search); `metadata` holds keys you will filter on later
+    (user_id, tags, ...). `memory_type` is 'episodic' (an event, default) or 'semantic' (a
+    general fact). Giving a `coord` that already holds a memory replaces that memory.
+    Returns the stored memory with its id.
+    """
+
+
+@operation("POST /memories/search", SearchOut, READS, body=SearchIn)
+def search_memories() -> None:
+    """Search memories
+
+    Find stored memories relevant to a question or topic, best first. `query` is natural
+    language. `mode`: 'vector' (by meaning, default), 'keyword' (exact words, names, ids) or
+    'hybrid' (both; best when unsure). Narrow with `filters` over payload/metadata keys, e.g.
+    {"user_id": "u1", "tags": {"in": ["work"]}}, and with `memory_type` or `namespace`.
+    `expand_hops` 1-2 adds memories linked to the hits. Use this before answering from memory.
+    """
+
+
+@operation("GET /memories/{ref}", memory_schemas.MemoryEnvelopeOut, READS, query=RefQuery)
+def get_memory() -> None:
+    """Get a memory
+
+    Read one memory by `ref`: its id (UUID) or its coordinate. Fails with memory_not_found if absent.
+    """
+
+
+@operation(
+    "PATCH /memories/{ref}",
+    memory_schemas.MemoryEnvelopeOut,
+    CHANGES,
+    body=memory_schemas.MemoryPatchIn,
+    query=RefQuery,
+    query_fields=frozenset({"namespace"}),
 )
+def update_memory() -> None:
+    """Update a memory
+
+    Change a stored memory named by `ref` (id or coordinate): give only the fields to change
+    (`payload`, `text`, `metadata`, `importance`, `memory_type`); each given field replaces the
+    old value. The memory is re-embedded when its text changes. Use it to correct a memory
+    rather than adding a contradicting one.
+    """
+
+
+@operation("DELETE /memories/{ref}", memory_schemas.MemoryDeletedOut, CHANGES, query=RefQuery)
+def delete_memory() -> None:
+    """Delete a memory
+
+    Forget one memory named by `ref` (id or coordinate), with its vector and its links.
+    Only when the user asks to forget it, or it is wrong and should not be corrected instead.
+    """
+
+
+@operation("GET /memories", memory_schemas.MemoryListOut, READS, query=ListQuery)
+def list_memories() -> None:
+    """List memories
+
+    Page through stored memories, newest first, optionally narrowed by `memory_type` and
+    `filters` (same grammar as search_memories). Not ranked: to find memories about
+    something, use search_memories. Pass `next_cursor` back as `cursor` for the next page.
+    """
+
+
+@operation("GET /memories/{ref}/history", memory_schemas.HistoryOut, READS, query=HistoryQuery)
+def memory_history() -> None:
+    """History of a memory
+
+    How a memory named by `ref` (id or coordinate) changed: its versions newest first, each with
+    the event (created, updated, deleted, restored, expired, forgotten), when, who, the changed
+    fields and the memory as it was. A deleted memory's history stays readable by its id for the
+    retention period. Pass `next_cursor` back as `cursor` for older versions.
+    """
+
+
+@operation("POST /graph/link", LinkSavedOut, LINKS, body=LinkIn)
+def link_memories() -> None:
+    """Link two memories
+
+    Record that two memories are related: from (`from_id` or `from_coord`) to (`to_id` or
+    `to_coord`), with a `link_type` such as 'related' (default), 'causes', 'part_of',
+    'supersedes', and a `strength`. Coordinates may be linked before anything is stored at them.
+    Linking the same pair and type again updates that link.
+    """
+
+
+@operation("GET /graph/neighbors", NeighborsOut, READS, query=NeighborsQuery)
+def graph_neighbors() -> None:
+    """Linked memories
+
+    The memories linked to one memory (`id` or `coord`), up to `k_hop` links away, nearest
+    first, each with its link type and strength (`memory` is null for a linked coordinate where
+    nothing is stored yet). `direction`: 'out' (default), 'in' or 'both'.
+    """
+
+
+@operation("GET /graph/path", PathOut, READS, query=PathQuery)
+def graph_shortest_path() -> None:
+    """How two memories connect
+
+    The shortest chain of links from one memory (`from_id` or `from_coord`) to another
+    (`to_id` or `to_coord`), at most `max_length` links: `found`, the memories on the way and
+    the link types between them.
+    """
 
 
 class _Arguments(ArgModelBase):

@@ -14,8 +14,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult
 
-from reliability.processes import MASTER_TOKEN, LiveServer, shared_database
-from reliability.tests.conftest import SHARED_REDIS, start_server  # noqa: F401 - a fixture used here
+from reliability.processes import MASTER_TOKEN, LiveServer
+from reliability.tests.conftest import server_on_shared_database, start_server  # noqa: F401 - a fixture used here
 
 _PREFIX = f"mcp_live_{os.environ.get('SOMA_TEST_DB', 'mcp')}_{os.getpid()}"
 
@@ -23,14 +23,8 @@ _PREFIX = f"mcp_live_{os.environ.get('SOMA_TEST_DB', 'mcp')}_{os.getpid()}"
 @pytest.fixture(scope="module")
 def mcp_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
     """One embedded-default server (waitress, WSGI) per test module."""
-    name = f"{_PREFIX}_{request.module.__name__.rsplit('.', 1)[-1]}"
-    server = LiveServer(database_url=shared_database(name), redis_url=SHARED_REDIS)
-    try:
-        server.start()
+    with server_on_shared_database(f"{_PREFIX}_{request.module.__name__.rsplit('.', 1)[-1]}") as server:
         yield server
-    finally:
-        server.cleanup()
-        shared_database(name, drop_only=True)
 
 
 @asynccontextmanager

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import sys
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
+from memories.management.batches import add_batch_size, batch_size, progress_bar
 from vectors.management.commands._common import open_store, store_error
 from vectors.services import (
     DEFAULT_BATCH_SIZE,
@@ -29,19 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--recreate", action="store_true", help="Drop and recreate the collection, then index every memory."
         )
-        parser.add_argument(
-            "--batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"Memories per embedding call and upsert (default {DEFAULT_BATCH_SIZE}).",
-        )
+        add_batch_size(parser, default=DEFAULT_BATCH_SIZE, per_batch="Memories per embedding call and upsert")
         parser.add_argument("--dry-run", action="store_true", help="Count what would be indexed; write nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant, namespace, dirty = options["tenant"], options["namespace"], options["dirty"]
-        batch_size: int = options["batch_size"]
-        if not 1 <= batch_size <= 10_000:
-            raise CommandError("--batch-size must be between 1 and 10000.")
+        size = batch_size(options)
         if options["recreate"] and (tenant or namespace or dirty):
             raise CommandError(
                 "--recreate empties the whole collection: it cannot be combined with --tenant, --namespace or --dirty."
@@ -70,7 +62,7 @@ class Command(BaseCommand):
                     tenant,
                     namespace,
                     dirty,
-                    batch_size,
+                    size,
                     total,
                     scope,
                     recreate=options["recreate"],
@@ -96,9 +88,7 @@ class Command(BaseCommand):
         started = time.monotonic()
         if recreate:
             points_recreate()
-        # The raw stream: OutputWrapper would end every \r redraw with a newline.
-        stream = getattr(self.stderr, "_out", sys.stderr)
-        with tqdm(total=total, unit="memory", file=stream, disable=verbosity < 1, desc="reindex") as bar:
+        with progress_bar(self, desc="reindex", unit="memory", verbosity=verbosity, total=total) as bar:
             summary = memories_reindex(
                 tenant=tenant, namespace=namespace, dirty=dirty, batch_size=batch_size, progress=bar.update
             )
