@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from ninja import NinjaAPI
 
 from graph.api import router as graph_router
@@ -15,7 +16,7 @@ from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle
 
 api = NinjaAPI(
     title="SomaFractalMemory",
-    version="1.3.0",
+    version=settings.SOMA_VERSION,
     description="Long-term memory for AI agents: memories, semantic search and a memory graph.",
     parser=StrictJsonParser(),
     urls_namespace="api",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,7 +18,8 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SOMA_VERSION = "1.3.0"
+# The one version number: the [project] metadata of pyproject.toml (the chart's appVersion follows it).
+SOMA_VERSION: str = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 
 SOMA_ENV = env.str("SOMA_ENV", default="production" if env.str("DATABASE_URL", default="") else "development")
 if SOMA_ENV not in {"development", "production"}:

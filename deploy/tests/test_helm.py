@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read the rendered manifests")
 helm = pytest.importorskip("helm_python", reason="helm-python-sdk is not installed (pip install helm-python-sdk)")
@@ -122,6 +123,8 @@ def test_chart_metadata():
         assert chart.name == "somafractalmemory"
         assert chart.metadata["apiVersion"] == "v2"
         assert chart.schema is not None, "values.schema.json is missing"
+        # One version number: the chart's default image tag is the package's version.
+        assert chart.metadata["appVersion"] == settings.SOMA_VERSION
 
 
 @pytest.mark.parametrize("which", ["default", "production"])

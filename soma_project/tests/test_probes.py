@@ -24,7 +24,7 @@ def test_health_needs_a_token_and_reports_services(api, api_for):
     body = response.json()
     assert body["healthy"] is True
     assert body["status"] == "ok"
-    assert body["version"] == "1.3.0"
+    assert body["version"] == "1.4.0"
     assert body["uptime_seconds"] >= 0
     names = [service["name"] for service in body["services"]]
     assert names[0] == "postgresql"
