@@ -11,6 +11,7 @@ from soma_project.auth import BearerAuth
 from soma_project.errors import install_exception_handlers
 from soma_project.ops import router as ops_router
 from soma_project.parser import StrictJsonParser
+from soma_project.rendering import RENDERER
 from soma_project.search_api import router as search_router
 from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle
 
@@ -19,6 +20,7 @@ api = NinjaAPI(
     version=settings.SOMA_VERSION,
     description="Long-term memory for AI agents: memories, semantic search and a memory graph.",
     parser=StrictJsonParser(),
+    renderer=RENDERER,
     urls_namespace="api",
 )
 install_exception_handlers(api)

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Query, Router
+from ninja import Query, Router
 
 from graph.selectors import neighbors_for_many
 from memories.access import memory_access_record
@@ -20,6 +20,7 @@ from memories.models import Memory
 from memories.schemas import ErrorOut, MemoryOut
 from memories.selectors import memory_context
 from soma_project.auth import request_tenant
+from soma_project.rendering import CONTENT_TYPE, RENDERER
 from soma_project.search_cache import rendered_memories, rendered_searches
 from vectors.ranking import ranking_from
 from vectors.schemas import SearchIn, SearchOut, SearchQueryIn
@@ -74,16 +75,16 @@ def _search(request: HttpRequest, params: SearchIn) -> dict[str, Any] | HttpResp
             tenant=tenant, ranked=ranked, load=load, render=lambda hits: _render(request, hits)
         )
         memory_access_record(ids=shown)
-        return HttpResponse(body, content_type=_api().get_content_type())
+        return HttpResponse(body, content_type=CONTENT_TYPE)
     if assembled and ranked is not None and result.versions is not None:
         body, shown = _assembled(request, tenant, ranked, result.versions, result.details)
         memory_access_record(ids=shown)
-        return HttpResponse(body, content_type=_api().get_content_type())
+        return HttpResponse(body, content_type=CONTENT_TYPE)
     memory_access_record(ids=[memory.pk for memory, _ in result.hits])
     if plain:
         return HttpResponse(
             _render(request, result.hits, degraded=result.degraded, details=result.details),
-            content_type=_api().get_content_type(),
+            content_type=CONTENT_TYPE,
         )
     hits = _hits_out(tenant, result, params.expand_hops)
     if params.context:
@@ -104,7 +105,7 @@ def _render(
     """The bytes ninja would send for these ranked hits under the SearchOut contract."""
     found = [_Hit(memory, score, details=details.get(memory.pk) if details else None) for memory, score in hits]
     out = SearchOut.model_validate({"memories": found, "degraded": degraded})
-    content = _api().renderer.render(request, out.model_dump(), response_status=200)
+    content = RENDERER.render(request, out.model_dump(), response_status=200)
     return content if isinstance(content, bytes) else content.encode()
 
 
@@ -117,7 +118,7 @@ def _assembled(
 ) -> tuple[bytes, list[uuid.UUID]]:
     """The bytes `_render` would give for these hits, from each memory's rendered fragment:
     SearchHitOut is MemoryOut's fields, then score, via, context and (with explain) score_details."""
-    renderer = _api().renderer
+    renderer = RENDERER
 
     def encode(value: Any) -> bytes:
         content = renderer.render(request, value, response_status=200)
@@ -141,12 +142,6 @@ def _assembled(
         parts.append(fragment[:-1] + b", " + json.dumps(tail).encode()[1:])
         shown.append(key)
     return b'{"memories": [' + b", ".join(parts) + b'], "degraded": false}', shown
-
-
-def _api() -> NinjaAPI:
-    from soma_project.api import api  # it imports this module
-
-    return api
 
 
 class _Hit:
