@@ -27,6 +27,8 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	# The import rules (pyproject.toml [tool.importlinter], README "Layout").
+	PYTHONPATH=. $(VENV)/bin/lint-imports
 
 typecheck: install
 	# django-stubs loads the settings; a DATABASE_URL keeps it from starting the embedded PostgreSQL.

@@ -10,8 +10,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import ApiKey
-from accounts.services import TENANT_PATTERN, api_key_create, api_key_rename, api_key_revoke
-from memories.errors import ServiceError
+from accounts.services import api_key_create, api_key_rename, api_key_revoke
+from core.errors import ServiceError
+from core.tenancy import NAME_PATTERN
 
 
 class ApiKeyStateFilter(admin.SimpleListFilter):
@@ -31,7 +32,7 @@ class ApiKeyStateFilter(admin.SimpleListFilter):
 
 class ApiKeyCreateForm(forms.ModelForm):
     tenant = forms.RegexField(
-        regex=TENANT_PATTERN, max_length=64, help_text="The only tenant this key may act for: 1-64 of [A-Za-z0-9_.-]."
+        regex=NAME_PATTERN, max_length=64, help_text="The only tenant this key may act for: 1-64 of [A-Za-z0-9_.-]."
     )
 
     class Meta:

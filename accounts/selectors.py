@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from accounts.errors import ApiKeyErrorCode
 from accounts.models import ApiKey
-from memories.errors import NotFound
+from core.errors import NotFound
 
 
 def api_key_list(*, tenant: str | None = None, include_revoked: bool = False) -> list[ApiKey]:

@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from accounts.errors import ApiKeyErrorCode
 from accounts.models import ApiKey
-from memories.errors import InvalidInput
+from core.errors import InvalidInput
+from core.tenancy import NAME_PATTERN
 
 PREFIX = "sfm"
 # Same grammar as the X-Soma-Tenant header: a key for any other tenant could never be used.
-TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 NAME_MAX_LENGTH = 100
 # last_used_at is for operators ("is this key still in use?"), not an audit log: writing it on
 # every request would turn each read into a write on one hot row.
@@ -38,7 +38,7 @@ def _digest(secret: str) -> str:
 
 
 def api_key_create(*, tenant: str, name: str = "") -> IssuedKey:
-    if not TENANT_PATTERN.match(tenant):
+    if not NAME_PATTERN.match(tenant):
         raise InvalidInput("tenant must be 1-64 characters of [A-Za-z0-9_.-].", ApiKeyErrorCode.INVALID_TENANT)
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidInput(f"name must be at most {NAME_MAX_LENGTH} characters.", ApiKeyErrorCode.INVALID_NAME)

@@ -33,7 +33,7 @@ def main() -> None:
     from django.test import RequestFactory, override_settings
     from ninja.throttling import AuthRateThrottle
 
-    from soma_project.auth import Principal
+    from core.tenancy import Principal
     from soma_project.throttling import PrincipalRateThrottle
 
     cache.clear()

@@ -17,8 +17,8 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from core.errors import ServiceError
 from memories.aging import memories_forget
-from memories.errors import ServiceError
 from memories.models import Memory, MemoryType
 from memories.selectors import ForgetPolicy
 from memories.services import validate_name

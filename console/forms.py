@@ -12,11 +12,11 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.fields import InvalidJSONInput
 
+from core.errors import ServiceError
+from core.jsonrules import json_depth
 from memories.coordinates import parse_coordinate
-from memories.errors import ServiceError
 from memories.models import Memory
 from memories.services import validate_name
-from memories.text import json_depth
 
 
 class PrettyJSONField(forms.JSONField):

@@ -17,12 +17,12 @@ from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from core.errors import InvalidInput
 from graph.models import Link
 from graph.selectors import link_filter_choices, link_table_estimate
 from graph.services import link_save
 from memories.admin_filters import CachedChoicesFilter
 from memories.coordinates import looks_like_coordinate, parse_coordinate
-from memories.errors import InvalidInput
 from memories.models import Memory
 
 INLINE_MAX_ROWS = 50

@@ -7,8 +7,10 @@ from ninja import Query, Router
 from ninja.errors import ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
+from core.errors import InvalidInput, error_responses
+from core.jsonrules import StrictJsonParser
+from core.tenancy import request_tenant
 from graph import selectors, services
-from graph.errors import InvalidInput
 from graph.schemas import (
     LinkDeletedOut,
     LinkDeleteQuery,
@@ -23,13 +25,10 @@ from graph.schemas import (
     PathQuery,
 )
 from graph.selectors import MemoryRef
-from memories.schemas import ErrorOut
-from soma_project.auth import request_tenant
-from soma_project.parser import StrictJsonParser
 
 router = Router(tags=["graph"])
 
-ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 413, 422, 429, 503), ErrorOut)
+ERRORS = error_responses(400, 401, 403, 404, 413, 422, 429, 503)
 
 
 def _ends(identity: LinkIdentityIn | LinkDeleteQuery | PathQuery) -> tuple[MemoryRef, MemoryRef]:

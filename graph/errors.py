@@ -1,12 +1,8 @@
-"""The graph's error codes. The exceptions are the memories app's (one error shape everywhere)."""
+"""The graph's error codes (the exceptions are core.errors', one error shape everywhere)."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-
-from memories.errors import InvalidInput, NotFound, ServiceError, Unprocessable
-
-__all__ = ["GraphErrorCode", "InvalidInput", "NotFound", "ServiceError", "Unprocessable"]
 
 
 class GraphErrorCode(StrEnum):

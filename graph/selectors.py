@@ -29,7 +29,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from graph.errors import GraphErrorCode, InvalidInput, NotFound, Unprocessable
+from core.errors import InvalidInput, NotFound, Unprocessable
+from graph.errors import GraphErrorCode
 from graph.models import Link
 from memories.coordinates import parse_coordinate
 from memories.models import Memory

@@ -11,12 +11,13 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from graph.errors import GraphErrorCode, InvalidInput, NotFound, Unprocessable
+from core.errors import InvalidInput, NotFound, Unprocessable
+from core.jsonrules import json_depth
+from graph.errors import GraphErrorCode
 from graph.models import LINK_TYPE_RE, Link
 from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
-from memories.text import json_depth
 from memories.values import unrepresentable_number
 
 DEFAULT_LINK_TYPE = "related"

@@ -11,9 +11,12 @@ from ninja.errors import ValidationError as NinjaValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
+from core.errors import ErrorCode, InvalidInput, NotFound, Unprocessable, error_responses
+from core.jsonrules import StrictJsonParser
+from core.tenancy import NAME_REGEX, request_actor, request_tenant
 from memories import aging, history_selectors, history_services, selectors, services
 from memories.access import memory_access_record
-from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
+from memories.errors import MemoryErrorCode
 from memories.filters import parse_filters
 from memories.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -23,10 +26,8 @@ from memories.idempotency import (
     validate_idempotency_key,
 )
 from memories.schemas import (
-    NAME_REGEX,
     BatchIn,
     BatchOut,
-    ErrorOut,
     ForgetIn,
     ForgetOut,
     HistoryOut,
@@ -40,12 +41,10 @@ from memories.schemas import (
     RestoreIn,
     RestoreOut,
 )
-from soma_project.auth import request_actor, request_tenant
-from soma_project.parser import StrictJsonParser
 
 router = Router(tags=["memories"])
 
-ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 404, 409, 413, 422, 429, 503), ErrorOut)
+ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
 def draft_from(body: MemoryIn) -> services.MemoryDraft:
@@ -120,7 +119,8 @@ def _batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
         except PydanticValidationError as exc:
             errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
             raise Unprocessable(
-                [{"index": index, "detail": errors, "code": "validation_error"}], MemoryErrorCode.BATCH_ITEM_INVALID
+                [{"index": index, "detail": errors, "code": ErrorCode.VALIDATION_ERROR}],
+                MemoryErrorCode.BATCH_ITEM_INVALID,
             ) from None
     results = services.memory_batch_upsert(tenant=request_tenant(request), drafts=drafts, actor=request_actor(request))
     created_ids = {r.memory_id for r in results if r.created}

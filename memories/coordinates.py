@@ -7,7 +7,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memories.errors import InvalidInput, MemoryErrorCode
+from core.errors import InvalidInput
+from memories.errors import MemoryErrorCode
 
 MAX_DIMENSIONS = 16
 # ASCII digits only (re.ASCII): float() also reads "\u0663" (Arabic-Indic 3) and full-width digits.

@@ -20,7 +20,7 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.db.models.functions import MD5
 
-from memories.errors import InvalidInput
+from core.errors import InvalidInput
 from memories.models import Memory
 
 DedupeMode = Literal["none", "exact", "semantic"]

@@ -17,12 +17,13 @@ from django.db.models import CharField, Func, JSONField, Q, Value
 from django.db.models.fields.json import DataContains, KeyTransform
 from django.db.models.lookups import Exact
 
-from memories.errors import InvalidInput, MemoryErrorCode
-from memories.text import json_float, reject_json_constant, unstorable_string
+from core.constants import RANGE_OPS
+from core.errors import InvalidInput
+from core.jsonrules import json_float, reject_json_constant, unstorable_string
+from memories.errors import MemoryErrorCode
 from memories.values import moment_parse, number_representable
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
-RANGE_OPS = ("gt", "gte", "lt", "lte")
 MAX_CONDITIONS = 32
 MAX_IN_VALUES = 256
 Scalar = str | int | float | bool

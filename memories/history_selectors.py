@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from django.db.models import Exists, OuterRef, QuerySet
 
-from memories.errors import InvalidInput, MemoryErrorCode, NotFound
+from core.errors import InvalidInput, NotFound
+from memories.errors import MemoryErrorCode
 from memories.history_services import retention_cutoff
 from memories.models import REMOVAL_EVENTS, Memory, MemoryVersion
 from memories.selectors import memory_ref_lookup

@@ -17,7 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from memories.errors import Conflict, MemoryErrorCode, NotFound
+from core.errors import Conflict, NotFound
+from memories.errors import MemoryErrorCode
 from memories.history import TRACKED_FIELDS, changed_fields, memory_snapshot
 from memories.models import REMOVAL_EVENTS, IdempotencyKey, Memory, MemoryVersion, VectorStatus, VersionEvent
 from memories.signals import memories_removing, memory_restored

@@ -17,7 +17,8 @@ from typing import Any
 
 from django.db import connection
 
-from memories.errors import Conflict, InvalidInput, MemoryErrorCode
+from core.errors import Conflict, InvalidInput
+from memories.errors import MemoryErrorCode
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")

@@ -7,10 +7,10 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
+from core.tenancy import NAME_REGEX
 from memories.dedupe import DEFAULT_THRESHOLD
 from memories.models import MAX_TTL_SECONDS
 
-NAME_REGEX = r"^[A-Za-z0-9_.-]{1,64}$"
 MemoryTypeLiteral = Literal["episodic", "semantic"]
 DedupeLiteral = Literal["none", "exact", "semantic"]
 
@@ -158,8 +158,3 @@ class ForgetOut(Schema):
     dry_run: bool
     count: int
     ids: list[uuid.UUID]
-
-
-class ErrorOut(Schema):
-    detail: Any
-    code: str

@@ -17,8 +17,9 @@ from django.db.models import Count, Q, Subquery
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from core.errors import InvalidInput, NotFound
 from memories.coordinates import looks_like_coordinate, parse_coordinate
-from memories.errors import InvalidInput, MemoryErrorCode, NotFound
+from memories.errors import MemoryErrorCode
 from memories.filters import FilterCondition, conditions_to_q
 from memories.models import Memory, MemoryQuerySet, MemoryType, VectorStatus
 from memories.values import moment_parse

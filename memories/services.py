@@ -14,10 +14,12 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.errors import InvalidInput, NotFound, Unprocessable
+from core.jsonrules import json_depth
 from memories.aging import memories_expired_at_coordinates_purge
 from memories.coordinates import parse_coordinate
 from memories.dedupe import DEFAULT_THRESHOLD, DedupeQuery, duplicates_claim, validate_dedupe
-from memories.errors import InvalidInput, MemoryErrorCode, NotFound, Unprocessable
+from memories.errors import MemoryErrorCode
 from memories.history import changed_fields, changed_sql, memory_snapshot, snapshot_sql
 from memories.history_services import (
     SYSTEM_ACTOR,
@@ -27,7 +29,7 @@ from memories.history_services import (
 )
 from memories.models import MAX_TTL_SECONDS, Memory, MemoryType, VectorStatus, VersionEvent
 from memories.signals import memories_upserted
-from memories.text import json_depth, memory_text
+from memories.text import memory_text
 from memories.values import unrepresentable_number
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")

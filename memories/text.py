@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, NoReturn
+from typing import Any
 
 TEXT_KEYS = ("content", "text", "memory")
 MAX_TEXT_CHARS = 20_000
@@ -31,47 +30,3 @@ def _string_values(value: Any, *, prefix: str) -> list[tuple[str, str]]:
         for item in value:
             found.extend(_string_values(item, prefix=prefix))
     return found
-
-
-def json_depth(value: Any) -> int:
-    """Nesting depth, iteratively: a hostile document must not exhaust the stack."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, depth)
-            stack.extend((child, depth + 1) for child in item)
-    return deepest
-
-
-def unstorable_string(text: str) -> bool:
-    """NUL and lone surrogates are valid JSON escapes, but PostgreSQL text/jsonb cannot hold them."""
-    if "\x00" in text:
-        return True
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
-def json_float(text: str) -> float:
-    """json.loads(parse_float=...): a literal too small for a double (1e-400) would silently read
-    as 0.0 and one too large as inf; both read as NaN, which every number check refuses, so what
-    is accepted is stored as it was sent."""
-    value = float(text)
-    mantissa = text.lower().partition("e")[0]
-    if math.isinf(value) or (value == 0.0 and any(digit in mantissa for digit in "123456789")):
-        return math.nan
-    return value
-
-
-def reject_json_constant(name: str) -> NoReturn:
-    """json.loads(parse_constant=...): NaN and Infinity are not RFC 8259 JSON."""
-    raise ValueError(f"{name} is not valid JSON")

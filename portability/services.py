@@ -23,12 +23,12 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from core.errors import InvalidInput
+from core.jsonrules import json_float, reject_json_constant
 from graph.models import LINK_TYPE_RE, Link
 from memories.coordinates import parse_coordinate
-from memories.errors import InvalidInput
 from memories.models import Memory, MemoryType, MemoryVersion, VersionEvent
 from memories.services import validate_name
-from memories.text import json_float, reject_json_constant
 from memories.values import moment_parse, number_representable, unrepresentable_number
 
 FORMAT = "soma-memories"

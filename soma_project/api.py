@@ -5,12 +5,12 @@ from __future__ import annotations
 from django.conf import settings
 from ninja import NinjaAPI
 
+from core.jsonrules import StrictJsonParser
 from graph.api import router as graph_router
 from memories.api import router as memories_router
 from soma_project.auth import BearerAuth
 from soma_project.errors import install_exception_handlers
 from soma_project.ops import router as ops_router
-from soma_project.parser import StrictJsonParser
 from soma_project.rendering import RENDERER
 from soma_project.search_api import router as search_router
 from soma_project.throttling import ClientIpRateThrottle, PrincipalRateThrottle

@@ -3,37 +3,14 @@
 from __future__ import annotations
 
 import hmac
-import re
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
 from accounts.services import api_key_authenticate
-from memories.errors import Forbidden, InvalidInput, MemoryErrorCode
-
-TENANT_HEADER = "X-Soma-Tenant"
-_TENANT_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-@dataclass(frozen=True)
-class Principal:
-    tenant: str
-    is_master: bool
-    key_id: str | None = None
-    key_name: str = ""
-
-    @property
-    def throttle_key(self) -> str:
-        return f"key:{self.key_id}" if self.key_id else f"master:{self.tenant}"
-
-    @property
-    def actor(self) -> str:
-        """Who a change is recorded as in a memory's history."""
-        if self.is_master:
-            return "master"
-        return f"key:{self.key_name or self.key_id}"
+from core.errors import Forbidden, InvalidInput
+from core.tenancy import NAME_PATTERN, TENANT_HEADER, Principal, TenancyErrorCode
 
 
 def principal_authenticate(*, token: str, requested_tenant: str | None) -> Principal | None:
@@ -42,8 +19,10 @@ def principal_authenticate(*, token: str, requested_tenant: str | None) -> Princ
     Raises InvalidInput for a malformed X-Soma-Tenant and Forbidden when an API key names
     another tenant than its own.
     """
-    if requested_tenant is not None and not _TENANT_PATTERN.match(requested_tenant):
-        raise InvalidInput(f"{TENANT_HEADER} must be 1-64 characters of [A-Za-z0-9_.-].", "invalid_tenant")
+    if requested_tenant is not None and not NAME_PATTERN.match(requested_tenant):
+        raise InvalidInput(
+            f"{TENANT_HEADER} must be 1-64 characters of [A-Za-z0-9_.-].", TenancyErrorCode.INVALID_TENANT
+        )
     master = settings.SOMA_API_TOKEN
     if master and hmac.compare_digest(token.encode(), master.encode()):
         return Principal(tenant=requested_tenant or "default", is_master=True)
@@ -52,7 +31,7 @@ def principal_authenticate(*, token: str, requested_tenant: str | None) -> Princ
         return None
     if requested_tenant is not None and requested_tenant != api_key.tenant:
         raise Forbidden(
-            f"This API key acts only for its own tenant, not {requested_tenant!r}.", MemoryErrorCode.TENANT_FORBIDDEN
+            f"This API key acts only for its own tenant, not {requested_tenant!r}.", TenancyErrorCode.TENANT_FORBIDDEN
         )
     return Principal(tenant=api_key.tenant, is_master=False, key_id=api_key.key_id, key_name=api_key.name)
 
@@ -69,18 +48,6 @@ def bearer_token(authorization: str | None) -> str | None:
 class BearerAuth(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         return principal_authenticate(token=token, requested_tenant=request.headers.get(TENANT_HEADER))
-
-
-def request_tenant(request: HttpRequest) -> str:
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, Principal)
-    return principal.tenant
-
-
-def request_actor(request: HttpRequest) -> str:
-    principal = request.auth  # type: ignore[attr-defined]
-    assert isinstance(principal, Principal)
-    return principal.actor
 
 
 def optional_principal(request: HttpRequest) -> Principal | None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from django.db import DatabaseError, DataError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+
+from core.errors import ErrorCode, ServiceError, code_for_status, error_body
 
 if TYPE_CHECKING:
     from ninja import NinjaAPI
@@ -16,28 +17,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class ErrorCode(StrEnum):
-    BAD_REQUEST = "bad_request"
-    INVALID_JSON = "invalid_json"
-    UNAUTHORIZED = "unauthorized"
-    FORBIDDEN = "forbidden"
-    NOT_FOUND = "not_found"
-    METHOD_NOT_ALLOWED = "method_not_allowed"
-    PAYLOAD_TOO_LARGE = "payload_too_large"
-    VALIDATION_ERROR = "validation_error"
-    THROTTLED = "throttled"
-    SERVICE_UNAVAILABLE = "service_unavailable"
-    INTERNAL_ERROR = "internal_error"
-
-
-def error_body(detail: Any, code: str) -> dict[str, Any]:
-    return {"detail": detail, "code": str(code)}
-
-
 def install_exception_handlers(api: NinjaAPI) -> None:
     from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 
-    from memories.errors import ServiceError
+    from core.errors import ServiceError
 
     def respond(request: HttpRequest, status: int, detail: Any, code: str) -> HttpResponse:
         return api.create_response(request, error_body(detail, code), status=status)
@@ -69,7 +52,7 @@ def install_exception_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        code = ErrorCode.INVALID_JSON if exc.status_code == 400 else _code_for_status(exc.status_code)
+        code = ErrorCode.INVALID_JSON if exc.status_code == 400 else code_for_status(exc.status_code)
         detail = "Request body is not valid JSON." if exc.status_code == 400 else str(exc)
         return respond(request, exc.status_code, detail, code)
 
@@ -92,18 +75,6 @@ def install_exception_handlers(api: NinjaAPI) -> None:
         else:
             logger.exception("unhandled error on %s %s", request.method, request.path)
         return respond(request, 500, "Internal server error.", ErrorCode.INTERNAL_ERROR)
-
-
-def _code_for_status(status: int) -> ErrorCode:
-    return {
-        401: ErrorCode.UNAUTHORIZED,
-        403: ErrorCode.FORBIDDEN,
-        404: ErrorCode.NOT_FOUND,
-        405: ErrorCode.METHOD_NOT_ALLOWED,
-        413: ErrorCode.PAYLOAD_TOO_LARGE,
-        429: ErrorCode.THROTTLED,
-        503: ErrorCode.SERVICE_UNAVAILABLE,
-    }.get(status, ErrorCode.BAD_REQUEST)
 
 
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from soma_project.errors import ErrorCode, _code_for_status
+from core.errors import ErrorCode, code_for_status, error_body
 
 
 class BodySizeLimitMiddleware:
@@ -49,7 +49,7 @@ class JsonErrorMiddleware:
             and not request.path.startswith("/admin/")
         ):
             detail = "Method not allowed." if response.status_code == 405 else (response.reason_phrase or "Error.")
-            replacement = _error(response.status_code, detail, _code_for_status(response.status_code))
+            replacement = _error(response.status_code, detail, code_for_status(response.status_code))
             for header in ("Allow", "Retry-After", "WWW-Authenticate"):
                 if header in response:
                     replacement[header] = response[header]
@@ -62,4 +62,4 @@ def _too_large(limit: int) -> JsonResponse:
 
 
 def _error(status: int, detail: str, code: ErrorCode) -> JsonResponse:
-    return JsonResponse({"detail": detail, "code": code.value}, status=status)
+    return JsonResponse(error_body(detail, code), status=status)

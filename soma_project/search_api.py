@@ -13,13 +13,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
+from core.errors import error_responses
+from core.tenancy import request_tenant
 from graph.selectors import neighbors_for_many
 from memories.access import memory_access_record
 from memories.filters import parse_filters
 from memories.models import Memory
-from memories.schemas import ErrorOut, MemoryOut
+from memories.schemas import MemoryOut
 from memories.selectors import memory_context
-from soma_project.auth import request_tenant
 from soma_project.rendering import CONTENT_TYPE, RENDERER
 from soma_project.search_cache import rendered_memories, rendered_searches
 from vectors.ranking import ranking_from
@@ -28,7 +29,7 @@ from vectors.selectors import SearchResult, memory_search
 
 router = Router(tags=["search"])
 
-ERRORS: dict[int, Any] = dict.fromkeys((400, 401, 403, 413, 422, 429, 503), ErrorOut)
+ERRORS = error_responses(400, 401, 403, 413, 422, 429, 503)
 
 
 @router.post("/search", response={200: SearchOut, **ERRORS})

@@ -30,8 +30,8 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from ninja.throttling import SimpleRateThrottle
 
+from core.errors import ErrorCode, error_body
 from soma_project.client_address import client_address
-from soma_project.errors import ErrorCode, error_body
 
 logger = logging.getLogger("soma.throttling")
 

@@ -37,7 +37,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from memories.errors import InvalidInput, MemoryErrorCode
+from core.errors import InvalidInput
+from memories.errors import MemoryErrorCode
 from memories.models import Memory
 from memories.selectors import memory_ranking_columns
 from vectors import selectors

@@ -7,14 +7,16 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from memories.errors import InvalidInput, MemoryErrorCode
-from memories.schemas import NAME_REGEX, MemoryOut, MemoryTypeLiteral
+from core.constants import MAX_EXPAND_HOPS
+from core.errors import InvalidInput
+from core.tenancy import NAME_REGEX
+from memories.errors import MemoryErrorCode
+from memories.schemas import MemoryOut, MemoryTypeLiteral
 
 SearchModeLiteral = Literal["vector", "keyword", "hybrid"]
 MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 100
 MAX_OFFSET = 10_000
-MAX_EXPAND_HOPS = 2
 MAX_CONTEXT_TURNS = 5
 CONTEXT_HELP = (
     "Give each hit this many neighbouring turns before and after it in its namespace (by metadata.seq, else by"

@@ -18,8 +18,9 @@ from django.contrib.postgres.search import SearchQueryField, SearchRank
 from django.db.models import BooleanField, F, QuerySet, Value
 from django.db.models.expressions import RawSQL
 
+from core.errors import InvalidInput
 from memories.dedupe import DedupeQuery
-from memories.errors import InvalidInput, MemoryErrorCode
+from memories.errors import MemoryErrorCode
 from memories.filters import FilterCondition, conditions_to_q
 from memories.models import SEARCH_CONFIG, Memory
 from memories.selectors import memories_by_ids

@@ -9,7 +9,7 @@ from django.utils import timezone
 from accounts.errors import ApiKeyErrorCode
 from accounts.models import ApiKey
 from accounts.services import api_key_authenticate, api_key_create, api_key_rename, api_key_revoke
-from memories.errors import InvalidInput
+from core.errors import InvalidInput
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 
+from core.errors import InvalidInput
 from memories.coordinates import parse_coordinate
-from memories.errors import InvalidInput
 
 
 @pytest.mark.parametrize(

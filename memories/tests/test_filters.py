@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from memories.errors import InvalidInput
+from core.errors import InvalidInput
 from memories.filters import FilterCondition, parse_filters
 
 

@@ -30,12 +30,13 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from memories.errors import ServiceError
+from core.errors import ErrorCode, ServiceError, error_body
+from core.errors import code_for_status as _code_for_status
+from core.tenancy import TENANT_HEADER
 from soma_project.agents import MCP_PATH
 from soma_project.agents.rest import CLIENT_ADDR_HEADER
 from soma_project.agents.tools import build_tools
-from soma_project.auth import TENANT_HEADER, bearer_token, principal_authenticate
-from soma_project.errors import ErrorCode, _code_for_status, error_body
+from soma_project.auth import bearer_token, principal_authenticate
 
 logger = logging.getLogger("soma.mcp")
 

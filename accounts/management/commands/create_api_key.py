@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import api_key_create
-from memories.errors import ServiceError
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):

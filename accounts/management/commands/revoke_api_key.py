@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.selectors import api_key_get
 from accounts.services import api_key_revoke
-from memories.errors import ServiceError
+from core.errors import ServiceError
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from memories.errors import InvalidInput
+from core.errors import InvalidInput
 from portability.services import records_import, records_parse
 
 

@@ -1,0 +1,86 @@
+"""The strict JSON rules of every request body and stored document: RFC 8259 only (no NaN or
+Infinity), numbers that fit a double, strings PostgreSQL can store, bounded nesting; and the
+parser the API reads bodies with."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, NoReturn
+
+from django.http import HttpRequest
+from ninja.parser import Parser
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth, iteratively: a hostile document must not exhaust the stack."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def unstorable_string(text: str) -> bool:
+    """NUL and lone surrogates are valid JSON escapes, but PostgreSQL text/jsonb cannot hold them."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def json_float(text: str) -> float:
+    """json.loads(parse_float=...): a literal too small for a double (1e-400) would silently read
+    as 0.0 and one too large as inf; both read as NaN, which every number check refuses, so what
+    is accepted is stored as it was sent."""
+    value = float(text)
+    mantissa = text.lower().partition("e")[0]
+    if math.isinf(value) or (value == 0.0 and any(digit in mantissa for digit in "123456789")):
+        return math.nan
+    return value
+
+
+def reject_json_constant(name: str) -> NoReturn:
+    """json.loads(parse_constant=...): NaN and Infinity are not RFC 8259 JSON."""
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class StrictJsonParser(Parser):
+    """RFC 8259 JSON only: NaN/Infinity are refused, and so is nesting deep enough to blow the stack.
+
+    Any exception here becomes ninja's 400 "Cannot parse request body".
+    """
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        try:
+            data = json.loads(request.body, parse_constant=reject_json_constant, parse_float=json_float)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
+        reject_unstorable_strings(data)
+        return data
+
+
+def reject_unstorable_strings(data: Any) -> None:
+    # Iterative: the nesting depth is bounded by the recursion limit json.loads already enforced.
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            if unstorable_string(value):
+                raise ValueError("JSON strings may not contain NUL characters or unpaired surrogates")
+        elif isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
