@@ -33,7 +33,7 @@ from console.exports import memory_export_lines
 from console.forget import forget_view
 from console.forms import MemoryAddForm, MemoryChangeForm
 from console.list_filters import NamespaceFilter, TenantFilter
-from console.pagination import EstimatedCountPaginator
+from console.pagination import MemoryPaginator
 from console.selectors import REINDEX_BATCH, memory_dirty_count, memory_dirty_ids
 from console.vector_ops import memories_reembed, similar_memories
 from graph.admin import BARE_NODE_LABEL, IncomingLinkInline, OutgoingLinkInline
@@ -142,7 +142,7 @@ class MemoryAdmin(admin.ModelAdmin):
     list_max_show_all = 500
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
-    paginator = EstimatedCountPaginator
+    paginator = MemoryPaginator
     actions = ["reembed_selected", "export_jsonl"]
     change_form_template = "admin/memories/memory/change_form.html"
     inlines = [MemoryOutgoingLinkInline, MemoryIncomingLinkInline]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from console.selectors import memory_filter_choices
-from memories.admin_filters import CachedChoicesFilter
+from core.admin import CachedChoicesFilter
 
 
 class _CachedChoicesFilter(CachedChoicesFilter):

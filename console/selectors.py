@@ -65,16 +65,6 @@ def memory_filter_choices(*, field: str) -> list[str]:
     return choices
 
 
-def memory_table_estimate() -> int | None:
-    """PostgreSQL's planner estimate of the row count (None before the table was ever analysed)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = 'memories_memory'::regclass")
-        row = cursor.fetchone()
-    if row is None or row[0] < 0:
-        return None
-    return int(row[0])
-
-
 @dataclass
 class TenantCounts:
     tenant: str

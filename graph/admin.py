@@ -8,38 +8,26 @@ is the planner's estimate, and an inline shows a memory's newest links only.
 from __future__ import annotations
 
 import uuid
-from functools import cached_property
 from typing import Any, Literal
 
 from django.contrib import admin
-from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from core.admin import CachedChoicesFilter, EstimatedCountPaginator
 from core.errors import InvalidInput
 from graph.models import Link
-from graph.selectors import link_filter_choices, link_table_estimate
+from graph.selectors import link_filter_choices
 from graph.services import link_save
-from memories.admin_filters import CachedChoicesFilter
 from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.models import Memory
 
 INLINE_MAX_ROWS = 50
-EXACT_COUNT_BELOW = 20_000
 
 
-class _EstimatedCountPaginator(Paginator):
-    """count(*) of the whole table reads every row; unfiltered, the planner's estimate will do."""
-
-    @cached_property
-    def count(self) -> int:
-        query = getattr(self.object_list, "query", None)
-        if query is not None and not query.where:
-            estimate = link_table_estimate()
-            if estimate >= EXACT_COUNT_BELOW:
-                return estimate
-        return super().count
+class LinkPaginator(EstimatedCountPaginator):
+    table = Link._meta.db_table
 
 
 class _ChoicesFilter(CachedChoicesFilter):
@@ -85,7 +73,7 @@ class LinkAdmin(admin.ModelAdmin):
     sortable_by = ["id", "link_type", "strength"]
     list_per_page = 100
     show_full_result_count = False
-    paginator = _EstimatedCountPaginator
+    paginator = LinkPaginator
 
     @admin.display(description="source", ordering="source__coord_key")
     def source_label(self, obj: Link) -> str:

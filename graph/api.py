@@ -7,7 +7,7 @@ from ninja import Query, Router
 from ninja.errors import ValidationError
 from pydantic import ValidationError as PydanticValidationError
 
-from core.errors import InvalidInput, error_responses
+from core.errors import ErrorCode, InvalidInput, error_responses
 from core.jsonrules import StrictJsonParser
 from core.tenancy import request_tenant
 from graph import selectors, services
@@ -71,7 +71,7 @@ def delete_link(request: HttpRequest, query: Query[LinkDeleteQuery]) -> dict[str
         try:
             data = StrictJsonParser().parse_body(request)
         except ValueError:
-            raise InvalidInput("Request body is not valid JSON.", "invalid_json") from None
+            raise InvalidInput("Request body is not valid JSON.", ErrorCode.INVALID_JSON) from None
         try:
             identity = LinkIdentityIn.model_validate({**query.model_dump(exclude_unset=True), **data})
         except (PydanticValidationError, TypeError) as exc:

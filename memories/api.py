@@ -255,7 +255,7 @@ def _restore_body(request: HttpRequest) -> RestoreIn:
     try:
         data = StrictJsonParser().parse_body(request)
     except ValueError:
-        raise InvalidInput("Request body is not valid JSON.", "invalid_json") from None
+        raise InvalidInput("Request body is not valid JSON.", ErrorCode.INVALID_JSON) from None
     try:
         return RestoreIn.model_validate(data)
     except PydanticValidationError as exc:

@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import MD5
 
 from core.errors import InvalidInput
+from memories.errors import MemoryErrorCode
 from memories.models import Memory
 
 DedupeMode = Literal["none", "exact", "semantic"]
@@ -47,9 +48,9 @@ def semantic_finder_register(finder: SemanticFinder) -> None:
 
 def validate_dedupe(mode: str, threshold: float) -> None:
     if mode not in DEDUPE_MODES:
-        raise InvalidInput("dedupe must be 'none', 'exact' or 'semantic'.", "invalid_dedupe")
+        raise InvalidInput("dedupe must be 'none', 'exact' or 'semantic'.", MemoryErrorCode.INVALID_DEDUPE)
     if not 0.0 <= threshold <= 1.0:
-        raise InvalidInput("dedupe_threshold must be between 0 and 1.", "invalid_dedupe")
+        raise InvalidInput("dedupe_threshold must be between 0 and 1.", MemoryErrorCode.INVALID_DEDUPE)
 
 
 def _digest(text: str) -> str:

@@ -21,3 +21,6 @@ class MemoryErrorCode(StrEnum):
     INVALID_EXPIRY = "invalid_expiry"
     INVALID_FORGET_POLICY = "invalid_forget_policy"
     INVALID_RANKING = "invalid_ranking"
+    INVALID_DEDUPE = "invalid_dedupe"
+    INVALID_MEMORY_TYPE = "invalid_memory_type"
+    INVALID_IMPORTANCE = "invalid_importance"
