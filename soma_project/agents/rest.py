@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 from django.core.handlers.wsgi import WSGIHandler
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, error_body
 
 # The headers a tool call carries over from the MCP request that brought it.
 FORWARDED_HEADERS = ("authorization", "x-soma-tenant", "host", "x-forwarded-for", "idempotency-key")
@@ -113,5 +113,5 @@ def rest_call(
     try:
         parsed = json.loads(content) if content else None
     except ValueError:
-        parsed = {"detail": content.decode(errors="replace")[:500], "code": ErrorCode.INTERNAL_ERROR}
+        parsed = error_body(content.decode(errors="replace")[:500], ErrorCode.INTERNAL_ERROR)
     return RestAnswer(status=started["status"], body=parsed, headers=started["headers"])

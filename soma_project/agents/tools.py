@@ -20,7 +20,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict
 
-from core.errors import ErrorCode
+from core.errors import ErrorCode, error_body
 from graph.schemas import LinkIn, LinkSavedOut, NeighborsOut, NeighborsQuery, PathOut, PathQuery
 from memories import schemas as memory_schemas
 from memories.api import HistoryQuery, ListQuery, RefQuery
@@ -278,7 +278,7 @@ def _decode_json_strings(arguments: dict[str, Any], schema: dict[str, Any]) -> d
 def error_result(status: int, body: Any) -> CallToolResult:
     """A refusal as the model reads it: the REST code, status and detail, as JSON text."""
     if not isinstance(body, dict):
-        body = {"detail": body, "code": ErrorCode.INTERNAL_ERROR}
+        body = error_body(body, ErrorCode.INTERNAL_ERROR)
     detail = body.get("detail")
     if isinstance(detail, list):  # validation errors: name the argument, not where REST read it from
         detail = [
