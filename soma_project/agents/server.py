@@ -30,8 +30,7 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
-from core.errors import ErrorCode, ServiceError, error_body
-from core.errors import code_for_status as _code_for_status
+from core.errors import ErrorCode, ServiceError, code_for_status, error_body
 from core.tenancy import TENANT_HEADER
 from soma_project.agents import MCP_PATH
 from soma_project.agents.rest import CLIENT_ADDR_HEADER
@@ -143,7 +142,7 @@ def _json_errors(send: Any) -> Any:
             refused["body"] += message.get("body", b"")
             if not message.get("more_body"):
                 detail = refused["body"].decode(errors="replace").strip() or "Refused."
-                await _respond(send, refused["status"], error_body(detail, _code_for_status(refused["status"])))
+                await _respond(send, refused["status"], error_body(detail, code_for_status(refused["status"])))
             return
         await send(message)
 
