@@ -10,7 +10,9 @@ import pytest
 from memories.models import Memory
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.runtime import store_cooldown
-from vectors.stores import ClientStore, EdgeStore, VectorStore
+from vectors.stores.base import VectorStore
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 
 
 def make_store(kind: str, tmp_path: Path) -> VectorStore:

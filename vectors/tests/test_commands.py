@@ -18,8 +18,10 @@ from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
 from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
-from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
-from vectors.stores import EdgeStore, VectorStore, VectorStoreError
+from vectors.services.indexing import memories_index
+from vectors.services.maintenance import MAINTENANCE_LOCK_KEY
+from vectors.stores.base import VectorStore, VectorStoreError
+from vectors.stores.edge import EdgeStore
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,10 @@ import pytest
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert
 from vectors.backend import embedding_model_name, reset_vector_store
-from vectors.services import memories_index, memories_reindex, points_recover
-from vectors.stores import EdgeStore, VectorPoint
+from vectors.services.indexing import memories_index
+from vectors.services.maintenance import memories_reindex, points_recover
+from vectors.stores.base import VectorPoint
+from vectors.stores.edge import EdgeStore
 from vectors.tests.conftest import install
 
 MODEL = "flush-test"

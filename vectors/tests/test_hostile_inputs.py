@@ -11,8 +11,9 @@ import pytest
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert, memory_delete
 from vectors.runtime import store_cooldown
-from vectors.services import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded, memories_reindex
-from vectors.stores import VectorStore
+from vectors.services.indexing import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded
+from vectors.services.maintenance import memories_reindex
+from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
 

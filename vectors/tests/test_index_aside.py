@@ -10,7 +10,8 @@ import pytest
 from vectors.embedding import MODEL_NAME
 from vectors.index_builder import IndexBuilder, index_once
 from vectors.metrics import INDEX_BUILDS
-from vectors.stores import EdgeStore, VectorStoreError
+from vectors.stores.base import VectorStoreError
+from vectors.stores.edge import EdgeStore
 from vectors.tests.conftest import install
 from vectors.tests.test_stores import ids_of, near, point, unit
 

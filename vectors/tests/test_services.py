@@ -13,21 +13,18 @@ from memories.filters import parse_filters
 from memories.models import Memory, VectorStatus
 from memories.services import MemoryDraft, memory_batch_upsert, memory_update
 from vectors import metrics
-from vectors.runtime import payload_indexes_ensure, texts_embed, vector_store_ready
+from vectors.runtime import texts_embed, vector_store_ready
 from vectors.selectors import memory_search
-from vectors.services import (
-    INDEX_FIELDS,
+from vectors.services.drift import vectors_drift
+from vectors.services.indexing import INDEX_FIELDS, memories_index, memories_index_loaded, points_delete
+from vectors.services.maintenance import (
     MAINTENANCE_LOCK_KEY,
     MaintenanceBusy,
     maintenance_lock,
-    memories_index,
-    memories_index_loaded,
     memories_reindex,
-    points_delete,
-    vectors_drift,
     vectors_fix,
 )
-from vectors.stores import VectorStore
+from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
 
@@ -170,8 +167,8 @@ def test_drift_lists_missing_and_orphans_per_tenant_and_fix_repairs(vector_store
 def test_operator_keys_get_field_indexes_on_the_embedded_store(edge_store: Any):
     keys = {"user_id": "keyword", "score": "float"}
 
-    created = payload_indexes_ensure(store=edge_store, keys=keys)
-    again = payload_indexes_ensure(store=edge_store, keys=keys)
+    created = edge_store.payload_indexes_ensure(keys=keys)
+    again = edge_store.payload_indexes_ensure(keys=keys)
 
     assert sorted(created) == ["metadata.score", "metadata.user_id", "payload.score", "payload.user_id"]
     assert again == []

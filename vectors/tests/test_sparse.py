@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from vectors.embedding import MODEL_NAME
-from vectors.sparse import SparseTerms, bm25_document, bm25_documents, bm25_query
-from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore
+from vectors.sparse import SparseTerms, bm25_document, bm25_query
+from vectors.stores.base import VectorPoint, VectorStore
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 from vectors.tests.test_stores import Cond, unit
 
 
@@ -88,11 +90,6 @@ def test_term_ids_are_stable_across_processes() -> None:
     other = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     # Then they are equal: no vocabulary table is needed
     assert int(other.stdout.strip()) == bm25_query("mitochondria").indices[0]
-
-
-def test_batch_encoding_equals_one_by_one() -> None:
-    texts = ["Vitamin D deficiency", "", "the"]
-    assert bm25_documents(texts) == [bm25_document(t) for t in texts]
 
 
 # --- both stores -----------------------------------------------------------------

@@ -16,7 +16,9 @@ import pytest
 import qdrant_edge as qe
 
 from vectors.embedding import MODEL_NAME
-from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore, VectorStoreError
+from vectors.stores.base import VectorPoint, VectorStore, VectorStoreError
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 
 DIM = 384
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -343,7 +345,8 @@ def test_edge_writes_survive_a_killed_process(tmp_path: Path) -> None:
     script = textwrap.dedent(
         f"""
         import os, uuid
-        from vectors.stores import EdgeStore, VectorPoint
+        from vectors.stores.base import VectorPoint
+        from vectors.stores.edge import EdgeStore
         store = EdgeStore({str(tmp_path)!r}, model_name={MODEL_NAME!r}, flush_interval=3600)
         store.upsert([VectorPoint(str(uuid.UUID(int=i + 1)), [1.0] * 384, "acme", "default", "episodic", 0.0)
                       for i in range(50)])
