@@ -219,7 +219,7 @@ def main() -> None:
     measure(client, "changelist, vector_status=pending", cl + "?vector_status__exact=pending", args.repeat)
     measure(client, "changelist, created past 7 days", cl + "?created_at__gte=" + _days_ago(7), args.repeat)
     # The store is fresh per run: index the sample's namespace neighbours so "similar" has points.
-    from vectors.services import memories_index
+    from vectors.services.indexing import memories_index
 
     nearby = Memory.objects.filter(tenant=sample.tenant, namespace=sample.namespace).order_by("-created_at")
     started = time.perf_counter()

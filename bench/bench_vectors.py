@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchlib import benchdata_dir
 
 from vectors.embedding import DIMENSION, MODEL_NAME, Embedder
-from vectors.stores import EdgeStore, VectorPoint
+from vectors.stores.base import VectorPoint
+from vectors.stores.edge import EdgeStore
 
 SCIFACT = benchdata_dir("scifact")
 

@@ -39,7 +39,8 @@ from benchlib import benchdata_dir, scifact_load  # noqa: E402
 from vectors import fusion  # noqa: E402
 from vectors.embedding import Embedder  # noqa: E402
 from vectors.sparse import bm25_document, bm25_query  # noqa: E402
-from vectors.stores import EdgeStore, VectorPoint  # noqa: E402
+from vectors.stores.base import VectorPoint  # noqa: E402
+from vectors.stores.edge import EdgeStore  # noqa: E402
 
 CACHE = Path(tempfile.gettempdir()) / "soma-fusion-cache"
 DEPTH = 100

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from memories.models import Memory
-from vectors.services import IndexSummary, memories_index, memory_similar
+from vectors.selectors import memory_similar
+from vectors.services.indexing import IndexSummary, memories_index
 
 logger = logging.getLogger("soma.console")
 

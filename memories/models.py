@@ -89,7 +89,7 @@ class Memory(models.Model):
     vector_error = models.CharField(max_length=500, blank=True, default="", editable=False)
     # The embedded engine's flush window of the write that indexed this memory (0: durable when
     # written, e.g. a Qdrant server): rows after the engine's last durable window are re-indexed
-    # at start-up (vectors.edge_flush, vectors.services.points_recover).
+    # at start-up (vectors.stores.edge_flush, vectors.services.maintenance.points_recover).
     vector_epoch = models.BigIntegerField(default=0, db_default=0, editable=False)
     # The number of the memory's latest version in its history (MemoryVersion).
     version = models.PositiveIntegerField(default=1, db_default=1, editable=False)

@@ -68,8 +68,8 @@ def main() -> None:
         from vectors.backend import embedder, get_vector_store
         from vectors.embedding import EmbeddingError
         from vectors.index_builder import index_builder_start
-        from vectors.services import points_recover
-        from vectors.stores import VectorStoreError
+        from vectors.services.maintenance import points_recover
+        from vectors.stores.base import VectorStoreError
         from vectors.sweeper import sweeper_start
 
         recovered = 0

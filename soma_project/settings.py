@@ -217,7 +217,7 @@ SOMA_REINDEX_INTERVAL = env.int("SOMA_REINDEX_INTERVAL", default=300)
 SOMA_INDEX_THRESHOLD = env.int("SOMA_INDEX_THRESHOLD", default=20_000)
 # Seconds between flushes of the embedded engine (fsync of its WAL and segments): a power cut
 # loses at most the vectors of this last interval, which are re-indexed at the next start
-# (vectors.edge_flush). 0 = flush after every write (~15-20 ms each).
+# (vectors.stores.edge_flush). 0 = flush after every write (~15-20 ms each).
 SOMA_VECTOR_FLUSH_INTERVAL = env.float("SOMA_VECTOR_FLUSH_INTERVAL", default=1.0)
 if SOMA_VECTOR_FLUSH_INTERVAL < 0:
     raise ImproperlyConfigured("SOMA_VECTOR_FLUSH_INTERVAL must be 0 or more seconds")

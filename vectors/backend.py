@@ -9,7 +9,9 @@ from pathlib import Path
 from django.conf import settings
 
 from vectors.embedding import DIMENSION, Embedder, get_embedder, model_name_for
-from vectors.stores import ClientStore, EdgeStore, VectorStore, VectorStoreError, collection_name_for
+from vectors.stores.base import VectorStore, VectorStoreError, collection_name_for
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 
 # While the store cannot create its collection (Qdrant down when the process starts), every
 # call says so, but the store is asked again at most this often.

@@ -192,9 +192,6 @@ class Embedder:
         result[batch] = self._run([encodings[i] for i in batch])
         return result
 
-    def embed_one(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
-
     def _run(self, token_ids: list[list[int]]) -> np.ndarray:
         width = max(len(ids) for ids in token_ids)
         input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
@@ -238,11 +235,3 @@ def get_embedder(model_dir: Path | None = None, quantize_into: Path | None = Non
             _embedder = Embedder(model_dir=wanted[0], quantize_into=wanted[1])
             _embedder_key = wanted
         return _embedder
-
-
-def reset_embedder() -> None:
-    """Forget the process-wide embedder (tests, or after changing the model folder)."""
-    global _embedder, _embedder_key
-    with _embedder_lock:
-        _embedder = None
-        _embedder_key = None

@@ -21,7 +21,8 @@ from vectors.metrics import (
     VECTOR_POINTS,
     VECTOR_POINTS_UNINDEXED,
 )
-from vectors.stores import EdgeStore, VectorStoreError
+from vectors.stores.base import VectorStoreError
+from vectors.stores.edge import EdgeStore
 from vectors.sweeper import Periodic
 
 logger = logging.getLogger("soma.vectors")

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.core.cache import cache
 from vectors import metrics
 from vectors.backend import embedder, get_vector_store
 from vectors.embedding import Embedder
-from vectors.stores import ClientStore, EdgeStore, VectorStore, VectorStoreError
+from vectors.stores.base import VectorStore, VectorStoreError
 
 # A text's vector never changes for a given model, so cached vectors only go stale by eviction.
 EMBEDDING_CACHE_SECONDS = 7 * 24 * 3600
@@ -137,47 +137,6 @@ def vector_store_ready() -> VectorStore:
     if store not in keys_ensured:
         with _keys_lock:
             if store not in keys_ensured:
-                payload_indexes_ensure(store=store, keys=settings.SOMA_VECTOR_INDEXED_KEYS)
+                store.payload_indexes_ensure(keys=settings.SOMA_VECTOR_INDEXED_KEYS)
                 keys_ensured.add(store)
     return store
-
-
-def payload_indexes_ensure(*, store: VectorStore, keys: dict[str, str]) -> list[str]:
-    """Field indexes on payload.<key> and metadata.<key>: without one, a filter on that key makes
-    the engine read every payload of the tenant (~200 ms at 100k points). Returns the fields created.
-
-    Reaches into the two store classes: creating arbitrary field indexes is an operator's
-    option, not part of the search interface.
-    """
-    wanted = {f"{root}.{key}": kind for key, kind in keys.items() for root in ("payload", "metadata")}
-    if not wanted:
-        return []
-    created = []
-    if isinstance(store, EdgeStore):
-        import qdrant_edge as qe
-
-        edge_params: dict[str, Callable[[], Any]] = {
-            "keyword": lambda: qe.KeywordIndexParams(enable_hnsw=False),
-            "integer": lambda: qe.IntegerIndexParams(lookup=True, range=True, enable_hnsw=False),
-            "float": lambda: qe.FloatIndexParams(enable_hnsw=False),
-            "bool": lambda: qe.BoolIndexParams(enable_hnsw=False),
-            "datetime": lambda: qe.DatetimeIndexParams(enable_hnsw=False),
-        }
-        created = [name for name, kind in wanted.items() if store.field_index_ensure(name, edge_params[kind]())]
-    elif isinstance(store, ClientStore) and not store._local:
-        from qdrant_client import models as m
-
-        client_params: dict[str, Callable[[], Any]] = {
-            "keyword": lambda: m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
-            "integer": lambda: m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=True),
-            "float": lambda: m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False),
-            "bool": lambda: m.BoolIndexParams(type=m.BoolIndexType.BOOL),
-            "datetime": lambda: m.DatetimeIndexParams(type=m.DatetimeIndexType.DATETIME),
-        }
-        with store._using("create field index") as client:
-            on_server = set(client.get_collection(store.collection_name).payload_schema)
-            for name, kind in wanted.items():
-                if name not in on_server:
-                    client.create_payload_index(store.collection_name, name, client_params[kind]())
-                    created.append(name)
-    return created

@@ -29,7 +29,7 @@ from vectors.backend import get_vector_store
 from vectors.embedding import EmbeddingError
 from vectors.runtime import COOLDOWN_MARK, store_cooldown, texts_embed, vector_store_ready
 from vectors.sparse import bm25_query
-from vectors.stores import VectorStoreError
+from vectors.stores.base import VectorStoreError
 
 if TYPE_CHECKING:
     from vectors.ranking import Ranking

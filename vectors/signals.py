@@ -29,7 +29,7 @@ _UNINDEXED_FIELDS = _STATE_FIELDS | {"pinned", "expires_at", "updated_at", "vers
 
 
 def _index_after_commit(ids: Sequence[uuid.UUID], memories: Sequence[Memory] | None = None) -> None:
-    from vectors.services import memories_index, memories_index_stored
+    from vectors.services.indexing import memories_index, memories_index_stored
 
     ids = list(ids)
     # robust: an exception is logged, never raised into the request that already committed.
@@ -77,7 +77,7 @@ def delete_points(sender: Any, ids: Sequence[uuid.UUID] = (), **kwargs: Any) -> 
 
 
 def _delete_after_commit(ids: list[uuid.UUID]) -> None:
-    from vectors.services import points_delete
+    from vectors.services.indexing import points_delete
 
     try:
         transaction.on_commit(lambda: points_delete(ids=ids), robust=True)

@@ -65,11 +65,6 @@ def bm25_document(text: str) -> SparseTerms:
     return _terms(_model().embed_document(text[:MAX_TEXT_CHARS]))
 
 
-def bm25_documents(texts: list[str]) -> list[SparseTerms]:
-    model = _model()
-    return [_terms(model.embed_document(text[:MAX_TEXT_CHARS])) for text in texts]
-
-
 def bm25_query(text: str) -> SparseTerms:
     """The query side: weight 1 per distinct term; empty when the text is all stopwords."""
     return _terms(_model().embed_query(text[:MAX_TEXT_CHARS]))

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 
 from memories.history_services import history_prune
-from vectors.services import IndexSummary, MaintenanceBusy, maintenance_lock, memories_reindex
+from vectors.services.indexing import IndexSummary
+from vectors.services.maintenance import MaintenanceBusy, maintenance_lock, memories_reindex
 
 logger = logging.getLogger("soma.vectors")
 

@@ -16,9 +16,10 @@ from django.test import Client
 from memories.models import Memory
 from memories.services import MemoryDraft, memory_upsert
 from vectors.backend import embedding_model_name, reset_vector_store
-from vectors.client_store import ClientStore
 from vectors.runtime import store_cooldown
-from vectors.stores import EdgeStore, VectorStore
+from vectors.stores.base import VectorStore
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 
 
 def run_curators_migration() -> None:

@@ -11,7 +11,7 @@ from graph.models import Link
 from graph.selectors import MemoryRef
 from graph.services import link_upsert
 from memories.models import Memory
-from vectors.services import memories_index
+from vectors.services.indexing import memories_index
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,11 @@ import pytest
 
 from memories.models import Memory
 from vectors.backend import embedding_model_name, reset_vector_store
+from vectors.embedding import MODEL_NAME
 from vectors.runtime import store_cooldown
-from vectors.stores import ClientStore, EdgeStore, VectorStore
+from vectors.stores.base import VectorStore
+from vectors.stores.client import ClientStore
+from vectors.stores.edge import EdgeStore
 
 
 def make_store(kind: str, tmp_path: Path) -> VectorStore:
@@ -25,6 +28,19 @@ def install(store: VectorStore) -> VectorStore:
     store_cooldown.clear()
     reset_vector_store(store)
     return store
+
+
+@pytest.fixture(params=["edge", "client"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    """A clean store of each implementation, on its own (not the process's store)."""
+    made: VectorStore = (
+        EdgeStore(tmp_path / "qdrant", model_name=MODEL_NAME)
+        if request.param == "edge"
+        else ClientStore(location=":memory:", model_name=MODEL_NAME)
+    )
+    made.ensure_collection()
+    yield made
+    made.close()
 
 
 @pytest.fixture(params=["edge", "client"])

@@ -15,29 +15,21 @@ from django.db import connection
 from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert
 from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
-from vectors.services import MAINTENANCE_LOCK_KEY, memories_index
-from vectors.stores import EdgeStore, VectorStore, VectorStoreError
+from vectors.services.indexing import memories_index
+from vectors.services.maintenance import MAINTENANCE_LOCK_KEY
+from vectors.stores.base import VectorStore, VectorStoreError
+from vectors.stores.edge import EdgeStore
+from vectors.tests.factories import statuses, stored
 
 pytestmark = pytest.mark.django_db
-
-
-def stored(*texts: str, tenant: str = "default", namespace: str = "default") -> list[Memory]:
-    drafts = [MemoryDraft(payload={"content": text}, namespace=namespace) for text in texts]
-    ids = [result.memory_id for result in memory_batch_upsert(tenant=tenant, drafts=drafts)]
-    return [Memory.objects.get(pk=memory_id) for memory_id in ids]
 
 
 def run(name: str, *args: str) -> tuple[str, str]:
     out, err = io.StringIO(), io.StringIO()
     call_command(name, *args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
-
-
-def statuses() -> dict[str, str]:
-    return dict(Memory.objects.values_list("text", "vector_status"))
 
 
 def test_reindex_indexes_everything_with_a_progress_bar_and_a_summary(vector_store: VectorStore):

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -16,6 +19,8 @@ from vectors.embedding import (
     model_name_for,
     quantized_model_file,
 )
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -82,33 +87,34 @@ def test_a_bare_string_is_refused(embedder: Embedder) -> None:
         embedder.embed("not a list")  # type: ignore[arg-type]
 
 
-def test_get_embedder_is_a_process_wide_singleton() -> None:
-    seen: list[Embedder] = []
-    threads = [threading.Thread(target=lambda: seen.append(get_embedder())) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+def in_threads(count: int, work: Callable[[int], T]) -> list[T]:
+    """`work(i)` in `count` threads released together; every thread's result (or its exception)."""
+    start = threading.Barrier(count)
 
-    assert len({id(e) for e in seen}) == 1
-    assert seen[0] is get_embedder()
+    def run(index: int) -> T:
+        start.wait(timeout=30)
+        return work(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        futures = [pool.submit(run, index) for index in range(count)]
+        return [future.result(timeout=120) for future in futures]
+
+
+def test_get_embedder_is_a_process_wide_singleton() -> None:
+    seen = in_threads(4, lambda _: get_embedder())
+
+    assert len(seen) == 4
+    assert all(embedder is get_embedder() for embedder in seen)
 
 
 def test_concurrent_embedding_gives_the_same_vectors(embedder: Embedder) -> None:
     texts = [f"memory number {i} about topic {i % 7}" for i in range(40)]
     expected = embedder.embed(texts)
-    results: dict[int, np.ndarray] = {}
 
-    def work(index: int) -> None:
-        results[index] = embedder.embed(texts, batch_size=8)
+    results = in_threads(4, lambda _: embedder.embed(texts, batch_size=8))
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    for result in results.values():
+    assert len(results) == 4
+    for result in results:
         np.testing.assert_allclose(result, expected, atol=1e-6)
 
 

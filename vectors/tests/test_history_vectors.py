@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from memories.models import Memory, MemoryVersion, VectorStatus
-from vectors.stores import VectorStore
+from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
 

@@ -9,21 +9,16 @@ from typing import Any
 import pytest
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert, memory_delete
+from memories.services import memory_delete
 from vectors.runtime import store_cooldown
-from vectors.services import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded, memories_reindex
-from vectors.stores import VectorStore
+from vectors.services.indexing import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded
+from vectors.services.maintenance import memories_reindex
+from vectors.stores.base import VectorStore
+from vectors.tests.factories import stored
 
 pytestmark = pytest.mark.django_db
 
 HUGE = 10**401  # PostgreSQL's jsonb holds it; no double (and so no vector store payload) does
-
-
-def stored(*texts: str, tenant: str = "default", namespace: str = "default") -> list[Memory]:
-    drafts = [MemoryDraft(payload={"content": text}, namespace=namespace) for text in texts]
-    ids = [result.memory_id for result in memory_batch_upsert(tenant=tenant, drafts=drafts)]
-    by_id = Memory.objects.in_bulk(ids)
-    return [by_id[memory_id] for memory_id in ids]
 
 
 def poison(memory: Memory) -> None:

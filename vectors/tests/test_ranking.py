@@ -14,7 +14,7 @@ from django.core.management import call_command
 
 from memories.access import access_buffer, memory_access_flush
 from memories.models import Memory
-from vectors.stores import VectorStore
+from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,8 @@ from django.core.management import call_command
 from memories.models import Memory, VectorStatus
 from soma_project.search_cache import rendered_searches
 from vectors.backend import embedding_model_name
-from vectors.stores import EdgeStore, VectorStore
+from vectors.stores.base import VectorStore
+from vectors.stores.edge import EdgeStore
 from vectors.tests.conftest import install
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from memories.models import Memory
 from memories.services import MemoryDraft, memory_batch_upsert
 from vectors import metrics
 from vectors.selectors import memory_search, memory_similar
-from vectors.stores import VectorStore
+from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
 

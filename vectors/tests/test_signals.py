@@ -13,7 +13,8 @@ from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, m
 from vectors import metrics
 from vectors.backend import embedding_model_name, reset_vector_store, vector_collection_name
 from vectors.selectors import memory_search
-from vectors.stores import EdgeStore, VectorPoint, VectorStore
+from vectors.stores.base import VectorPoint, VectorStore
+from vectors.stores.edge import EdgeStore
 
 pytestmark = pytest.mark.django_db
 

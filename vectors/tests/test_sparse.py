@@ -2,47 +2,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import pytest
-
-from vectors.embedding import MODEL_NAME
-from vectors.sparse import SparseTerms, bm25_document, bm25_documents, bm25_query
-from vectors.stores import ClientStore, EdgeStore, VectorPoint, VectorStore
-from vectors.tests.test_stores import Cond, unit
-
-
-def doc(seed: int, text: str, *, tenant: str = "acme", payload: dict[str, Any] | None = None) -> VectorPoint:
-    return VectorPoint(
-        id=str(uuid.UUID(int=seed + 1)),
-        vector=unit(seed),
-        tenant=tenant,
-        namespace="default",
-        memory_type="episodic",
-        created_ts=0.0,
-        payload=payload or {},
-        sparse=bm25_document(text),
-    )
-
-
-def pid(seed: int) -> str:
-    return str(uuid.UUID(int=seed + 1))
-
-
-@pytest.fixture(params=["edge", "client"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    made: VectorStore = (
-        EdgeStore(tmp_path / "qdrant", model_name=MODEL_NAME)
-        if request.param == "edge"
-        else ClientStore(location=":memory:", model_name=MODEL_NAME)
-    )
-    made.ensure_collection()
-    yield made
-    made.close()
-
+from vectors.sparse import SparseTerms, bm25_document, bm25_query
+from vectors.stores.base import VectorPoint, VectorStore
+from vectors.tests.factories import Cond, pid, point, unit
 
 # --- the encoder ------------------------------------------------------------------
 
@@ -90,11 +54,6 @@ def test_term_ids_are_stable_across_processes() -> None:
     assert int(other.stdout.strip()) == bm25_query("mitochondria").indices[0]
 
 
-def test_batch_encoding_equals_one_by_one() -> None:
-    texts = ["Vitamin D deficiency", "", "the"]
-    assert bm25_documents(texts) == [bm25_document(t) for t in texts]
-
-
 # --- both stores -----------------------------------------------------------------
 
 CORPUS = [
@@ -107,7 +66,7 @@ CORPUS = [
 
 def test_sparse_search_ranks_rare_terms_higher(store: VectorStore) -> None:
     # Given four documents, two of which mention diabetes
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
     # When searching for a rare word plus a common one
     hits = store.search_sparse(bm25_query("apoptosis diabetes"), tenant="acme", limit=10)
     # Then only matching documents come back, the rare-term match first (IDF from the engine)
@@ -118,7 +77,7 @@ def test_sparse_search_ranks_rare_terms_higher(store: VectorStore) -> None:
 
 
 def test_sparse_search_stems_the_query(store: VectorStore) -> None:
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
     hits = store.search_sparse(bm25_query("supplements for elderly woman"), tenant="acme", limit=3)
     assert [hit_id for hit_id, _ in hits] == [pid(1)]
 
@@ -127,9 +86,9 @@ def test_sparse_search_respects_tenant_and_filters(store: VectorStore) -> None:
     # Given the same text in two tenants and under two payload values
     store.upsert(
         [
-            doc(0, "p53 apoptosis", tenant="acme", payload={"lab": "x"}),
-            doc(1, "p53 apoptosis", tenant="acme", payload={"lab": "y"}),
-            doc(2, "p53 apoptosis", tenant="other", payload={"lab": "x"}),
+            point(0, text="p53 apoptosis", tenant="acme", payload={"lab": "x"}),
+            point(1, text="p53 apoptosis", tenant="acme", payload={"lab": "y"}),
+            point(2, text="p53 apoptosis", tenant="other", payload={"lab": "x"}),
         ]
     )
     terms = bm25_query("apoptosis")
@@ -140,13 +99,13 @@ def test_sparse_search_respects_tenant_and_filters(store: VectorStore) -> None:
 
 
 def test_empty_query_finds_nothing_lexically(store: VectorStore) -> None:
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
     assert store.search_sparse(bm25_query("the of"), tenant="acme") == []
 
 
 def test_hybrid_finds_both_the_lexical_and_the_dense_match(store: VectorStore) -> None:
     # Given one document only the words match and another only the vector matches
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
     query_vector = unit(1)  # the vitamin D document's vector
     terms = bm25_query("apoptosis")  # only the p53 document's words
     # When searching both ways at once
@@ -157,13 +116,13 @@ def test_hybrid_finds_both_the_lexical_and_the_dense_match(store: VectorStore) -
 
 
 def test_hybrid_with_no_terms_is_the_dense_search(store: VectorStore) -> None:
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
     dense = store.search(unit(3), tenant="acme", limit=4)
     assert store.search_hybrid(unit(3), bm25_query("the"), tenant="acme", limit=4) == dense
 
 
 def test_hybrid_pages_and_honours_the_tenant(store: VectorStore) -> None:
-    store.upsert([doc(i, text) for i, text in enumerate(CORPUS)] + [doc(9, CORPUS[0], tenant="other")])
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)] + [point(9, text=CORPUS[0], tenant="other")])
     terms = bm25_query("insulin diabetes")
     first = store.search_hybrid(unit(0), terms, tenant="acme", limit=2)
     second = store.search_hybrid(unit(0), terms, tenant="acme", limit=2, offset=2)
@@ -175,7 +134,7 @@ def test_hybrid_pages_and_honours_the_tenant(store: VectorStore) -> None:
 def test_points_without_sparse_vector_stay_dense_searchable(store: VectorStore) -> None:
     # Given a point upserted with no sparse vector (e.g. an empty text)
     plain = VectorPoint(pid(5), unit(5), "acme", "default", "episodic", 0.0)
-    store.upsert([plain, doc(0, CORPUS[0])])
+    store.upsert([plain, point(0, text=CORPUS[0])])
     # Then it is found by vector and by hybrid search, never by keyword search
     assert store.search(unit(5), tenant="acme", limit=1)[0][0] == pid(5)
     assert store.search_hybrid(unit(5), bm25_query("insulin"), tenant="acme", limit=2)[0][0] in {pid(5), pid(0)}
@@ -183,15 +142,15 @@ def test_points_without_sparse_vector_stay_dense_searchable(store: VectorStore) 
 
 
 def test_updating_the_text_replaces_the_sparse_vector(store: VectorStore) -> None:
-    store.upsert([doc(0, "insulin resistance"), doc(1, "vitamin d")])
-    store.upsert([doc(0, "apoptosis")])
+    store.upsert([point(0, text="insulin resistance"), point(1, text="vitamin d")])
+    store.upsert([point(0, text="apoptosis")])
     assert store.search_sparse(bm25_query("insulin"), tenant="acme") == []
     assert [h for h, _ in store.search_sparse(bm25_query("apoptosis"), tenant="acme")] == [pid(0)]
 
 
 def test_a_repeated_search_sees_every_write_made_since(store: VectorStore) -> None:
     # Given a search answered once (the embedded store keeps its answer until the next write)
-    store.upsert([doc(0, "insulin resistance"), doc(1, "vitamin d")])
+    store.upsert([point(0, text="insulin resistance"), point(1, text="vitamin d")])
     terms = bm25_query("insulin")
     assert [h for h, _ in store.search(unit(7), tenant="acme", limit=1)] != [pid(7)]
     assert [h for h, _ in store.search_sparse(terms, tenant="acme")] == [pid(0)]

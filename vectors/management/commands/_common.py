@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from vectors.backend import get_vector_store
-from vectors.stores import VectorStore, VectorStoreError
+from vectors.stores.base import VectorStore, VectorStoreError
 
 
 def open_store() -> VectorStore:

@@ -7,15 +7,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from memories.management.batches import add_batch_size, batch_size, progress_bar
 from vectors.management.commands._common import open_store, store_error
-from vectors.services import (
-    DEFAULT_BATCH_SIZE,
+from vectors.services.indexing import DEFAULT_BATCH_SIZE
+from vectors.services.maintenance import (
     MaintenanceBusy,
     maintenance_lock,
     memories_reindex,
     memories_to_index,
     points_recreate,
 )
-from vectors.stores import VectorStoreError
+from vectors.stores.base import VectorStoreError
 
 
 class Command(BaseCommand):

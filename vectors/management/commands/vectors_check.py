@@ -5,8 +5,10 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from vectors.management.commands._common import open_store, store_error
-from vectors.services import DEFAULT_BATCH_SIZE, MaintenanceBusy, maintenance_lock, vectors_drift, vectors_fix
-from vectors.stores import VectorStoreError
+from vectors.services.drift import vectors_drift
+from vectors.services.indexing import DEFAULT_BATCH_SIZE
+from vectors.services.maintenance import MaintenanceBusy, maintenance_lock, vectors_fix
+from vectors.stores.base import VectorStoreError
 
 SAMPLE_IDS = 5
 

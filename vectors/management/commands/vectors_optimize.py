@@ -15,7 +15,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.management.commands._common import store_error
-from vectors.stores import EdgeStore, VectorStoreError
+from vectors.stores.base import VectorStoreError
+from vectors.stores.edge import EdgeStore
 
 
 class Command(BaseCommand):

@@ -12,7 +12,7 @@ memory indexed. A flush ends the current window and then records it in `<collect
 (written atomically, fsynced): every write of that window or an earlier one is on disk. When the
 store opens, windows after the recorded one and before its own first window may be lost (a power
 cut, or a store folder restored from a copy taken before its last flush): `lost_windows` names
-them and `vectors.services.points_recover` makes their memories pending again, to be indexed anew.
+them and `vectors.services.maintenance.points_recover` makes their memories pending again, to be indexed anew.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Optimize one embedded shard folder and exit: the child process of `EdgeStore.index_aside`.
 
-Run as a script (`python vectors/edge_index.py FOLDER`), it imports only the engine, never
+Run as a script (`python vectors/stores/index_child.py FOLDER`), it imports only the engine, never
 Django. The engine's optimize() holds the GIL for its whole run; in this process that stalls
 nobody. Niced, so the server's own threads come first on a small machine.
 """

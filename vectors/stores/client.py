@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from vectors.engine_filters import EQ_FIELD, SCOPE_FIELD, FilterNode
 from vectors.sparse import SPARSE_VECTOR_NAME, SparseTerms
-from vectors.stores import (
+from vectors.stores.base import (
     DEFAULT_DIMENSION,
     OVERSAMPLING,
     VectorPoint,
@@ -18,6 +17,7 @@ from vectors.stores import (
     engine_errors,
     normalize_id,
 )
+from vectors.stores.filters import EQ_FIELD, SCOPE_FIELD, FilterNode
 
 if TYPE_CHECKING:
     from qdrant_client import QdrantClient
@@ -85,6 +85,19 @@ class ClientStore(VectorStore):
             # Another worker may have created it between our check and our create.
             if not self._client.collection_exists(self.collection_name):
                 raise
+
+    def _field_indexes_create(self, wanted: dict[str, str]) -> list[str]:
+        if self._local:
+            return []
+        params = _field_index_params()
+        created = []
+        with self._using("create field index") as client:
+            on_server = set(client.get_collection(self.collection_name).payload_schema)
+            for name, kind in wanted.items():
+                if name not in on_server:
+                    client.create_payload_index(self.collection_name, name, params[kind]())
+                    created.append(name)
+        return created
 
     def _upsert(self, points: Sequence[VectorPoint]) -> None:
         structs = [
@@ -199,6 +212,18 @@ def _client_indexes() -> dict[str, Any]:
         "memory_type": m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
         "created_ts": m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False),
         EQ_FIELD: m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
+    }
+
+
+def _field_index_params() -> dict[str, Callable[[], Any]]:
+    """The operator's payload indexes (SOMA_VECTOR_INDEXED_KEYS), by kind."""
+    m = _models()
+    return {
+        "keyword": lambda: m.KeywordIndexParams(type=m.KeywordIndexType.KEYWORD, enable_hnsw=False),
+        "integer": lambda: m.IntegerIndexParams(type=m.IntegerIndexType.INTEGER, lookup=True, range=True),
+        "float": lambda: m.FloatIndexParams(type=m.FloatIndexType.FLOAT, enable_hnsw=False),
+        "bool": lambda: m.BoolIndexParams(type=m.BoolIndexType.BOOL),
+        "datetime": lambda: m.DatetimeIndexParams(type=m.DatetimeIndexType.DATETIME),
     }
 
 

@@ -1,4 +1,4 @@
-"""Writes to the vector store: index memories after commit, delete points, repair drift.
+"""Writes to the vector store: indexing after commit and point removal.
 
 PostgreSQL is the truth and `Memory.vector_status` says whether the store agrees. Nothing here
 raises into a request: a failure marks the memories `failed` (with a short reason), and the
@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,20 +19,17 @@ from django.db import connection
 from memories.models import Memory, VectorStatus
 from memories.values import unrepresentable_number
 from vectors import metrics
-from vectors.backend import get_vector_store, vector_collection_name
+from vectors.backend import get_vector_store
 from vectors.embedding import EmbeddingError
-from vectors.runtime import COOLDOWN_MARK, keys_ensured, store_cooldown, texts_embed, vector_store_ready
-from vectors.selectors import memory_similar  # noqa: F401  (the console imports it from here)
+from vectors.runtime import COOLDOWN_MARK, store_cooldown, texts_embed, vector_store_ready
 from vectors.sparse import bm25_document
-from vectors.stores import VectorPoint, VectorStore, VectorStoreError
+from vectors.stores.base import VectorPoint, VectorStoreError
 
 logger = logging.getLogger("soma.vectors")
 
 DEFAULT_BATCH_SIZE = 256
 # Rows updated while we embedded them are indexed again with their new text, at most this often.
 MAX_INDEX_PASSES = 3
-# pg_advisory_lock key shared by reindex, vectors_check --fix and the sweeper ("SOMAREIX").
-MAINTENANCE_LOCK_KEY = 0x534F4D41_52454958
 INDEX_FIELDS = ("id", "tenant", "namespace", "memory_type", "payload", "metadata", "text", "created_at", "updated_at")
 
 
@@ -53,9 +50,6 @@ class IndexSummary:
         self.skipped += other.skipped
         self.embedded += other.embedded
         self.errors.extend(error for error in other.errors if error not in self.errors)
-
-
-# --- indexing -------------------------------------------------------------------------------
 
 
 def memory_point(*, memory: Memory, vector: Sequence[float]) -> VectorPoint:
@@ -250,171 +244,3 @@ def points_delete(*, ids: Sequence[uuid.UUID | str]) -> bool:
         return False
     metrics.VECTOR_DELETES.inc(len(ids))
     return True
-
-
-# --- maintenance: reindex, the sweep --------------------------------------------------------
-
-
-# Memories marked indexed by a write of a flush window the embedded engine may have lost
-# (vectors.edge_flush): after the store's last durable window and before its first of this run.
-_RECOVER_SQL = """
-UPDATE memories_memory SET vector_status = 'pending', vector_epoch = 0
-WHERE vector_epoch > %s AND vector_epoch < %s AND vector_status = 'indexed'
-"""
-
-
-def points_recover() -> int:
-    """Make pending again the memories whose vectors the embedded engine may have lost in a
-    crash (written after its last flush); the sweep indexes them. Idempotent; 0 for a server."""
-    store = get_vector_store()
-    durable, first = getattr(store, "lost_windows", (0, 0))
-    if first <= durable + 1:
-        return 0
-    with connection.cursor() as cursor:
-        cursor.execute(_RECOVER_SQL, [durable, first])
-        count = cursor.rowcount
-    if count:
-        logger.warning("%d memories were indexed after the vector store's last flush: indexing them again", count)
-    return int(count)
-
-
-def memories_to_index(*, tenant: str | None = None, namespace: str | None = None, dirty: bool = False) -> Any:
-    # Dirty: pending, failed, or indexed into another collection (another model or layout), so
-    # after such a change the sweep and `reindex --dirty` rebuild everything.
-    if dirty:
-        queryset = Memory.objects.exclude(vector_status=VectorStatus.INDEXED, vector_model=vector_collection_name())
-    else:
-        queryset = Memory.objects.all()
-    if tenant is not None:
-        queryset = queryset.filter(tenant=tenant)
-    if namespace is not None:
-        queryset = queryset.filter(namespace=namespace)
-    return queryset
-
-
-def memories_reindex(
-    *,
-    tenant: str | None = None,
-    namespace: str | None = None,
-    dirty: bool = False,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    progress: Any = None,
-) -> IndexSummary:
-    """Index every memory in scope, `batch_size` per embedding call and upsert.
-
-    `progress(n)` is called after each batch with the number of memories it handled.
-    """
-    summary = IndexSummary()
-    if dirty:
-        points_recover()
-    queryset = memories_to_index(tenant=tenant, namespace=namespace, dirty=dirty).only(*INDEX_FIELDS).order_by()
-    batch: list[Memory] = []
-    for memory in queryset.iterator(chunk_size=batch_size):
-        batch.append(memory)
-        if len(batch) >= batch_size:
-            summary.add(memories_index_loaded(memories=batch))
-            if progress is not None:
-                progress(len(batch))
-            batch = []
-    if batch:
-        summary.add(memories_index_loaded(memories=batch))
-        if progress is not None:
-            progress(len(batch))
-    return summary
-
-
-class MaintenanceBusy(Exception):
-    """Another reindex / vectors_check --fix / sweep holds the maintenance lock."""
-
-
-@contextlib.contextmanager
-def maintenance_lock() -> Iterator[None]:
-    """A PostgreSQL session lock, so two maintenance runs (any process, any host) never overlap."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [MAINTENANCE_LOCK_KEY])
-        (acquired,) = cursor.fetchone()
-    if not acquired:
-        raise MaintenanceBusy("another reindex is running")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [MAINTENANCE_LOCK_KEY])
-
-
-def points_recreate() -> None:
-    store = get_vector_store()
-    store.recreate()
-    keys_ensured.discard(store)
-    store_cooldown.clear()
-
-
-@dataclass
-class TenantDrift:
-    tenant: str
-    memories: int = 0
-    points: int = 0
-    missing: list[str] = field(default_factory=list)  # in PostgreSQL, not in the store or not marked indexed
-    orphans: list[str] = field(default_factory=list)  # in the store, not in PostgreSQL
-
-
-def vectors_drift() -> list[TenantDrift]:
-    """Compare PostgreSQL with the store, per tenant. Holds every id in memory (~150 MB per million)."""
-    store = vector_store_ready()
-    current = vector_collection_name()
-    by_tenant: dict[str, TenantDrift] = {}
-    known: dict[str, str] = {}
-    rows = Memory.objects.order_by().values_list("id", "tenant", "vector_status", "vector_model")
-    indexed: set[str] = set()
-    for memory_id, tenant, status, model in rows.iterator(chunk_size=5000):
-        key = str(memory_id)
-        known[key] = tenant
-        drift = by_tenant.setdefault(tenant, TenantDrift(tenant=tenant))
-        drift.memories += 1
-        if status == VectorStatus.INDEXED and model == current:
-            indexed.add(key)
-    in_store: set[str] = set()
-    for point_id in store.iter_ids():
-        in_store.add(point_id)
-        owner = known.get(point_id)
-        if owner is None:
-            by_tenant.setdefault("", TenantDrift(tenant="")).orphans.append(point_id)
-        else:
-            by_tenant[owner].points += 1
-    for key, owner in known.items():
-        if key not in in_store or key not in indexed:
-            by_tenant[owner].missing.append(key)
-    if "" in by_tenant:
-        _attribute_orphans(store, by_tenant)
-    return sorted(by_tenant.values(), key=lambda drift: drift.tenant)
-
-
-def _attribute_orphans(store: VectorStore, by_tenant: dict[str, TenantDrift]) -> None:
-    """Orphans carry their tenant only in the store: ask per known tenant, the rest stay unnamed."""
-    unnamed = by_tenant[""]
-    orphans = set(unnamed.orphans)
-    for tenant, drift in by_tenant.items():
-        if tenant and orphans:
-            mine = [point_id for point_id in store.iter_ids(tenant=tenant) if point_id in orphans]
-            drift.orphans.extend(mine)
-            drift.points += len(mine)
-            orphans.difference_update(mine)
-    unnamed.orphans = sorted(orphans)
-    unnamed.points = len(orphans)
-    if not orphans:
-        del by_tenant[""]
-
-
-def vectors_fix(*, drift: Sequence[TenantDrift], batch_size: int = DEFAULT_BATCH_SIZE) -> IndexSummary:
-    """Index the missing memories and delete the orphan points. Raises VectorStoreError on a delete failure."""
-    summary = IndexSummary()
-    missing = [memory_id for tenant in drift for memory_id in tenant.missing]
-    orphans = [point_id for tenant in drift for point_id in tenant.orphans]
-    if missing:
-        summary.add(memories_index(ids=missing, batch_size=batch_size))
-    store = vector_store_ready()
-    for start in range(0, len(orphans), 1000):
-        chunk = orphans[start : start + 1000]
-        store.delete(chunk)
-        metrics.VECTOR_DELETES.inc(len(chunk))
-    return summary

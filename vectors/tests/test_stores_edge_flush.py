@@ -5,26 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert
-from vectors.backend import embedding_model_name, reset_vector_store
-from vectors.services import memories_index, memories_reindex, points_recover
-from vectors.stores import EdgeStore, VectorPoint
-from vectors.tests.conftest import install
+from vectors.stores.edge import EdgeStore
+from vectors.tests.factories import point
 
 MODEL = "flush-test"
-
-
-def point(n: int) -> VectorPoint:
-    vector = [0.0] * 384
-    vector[n % 384] = 1.0
-    return VectorPoint(str(uuid.UUID(int=n + 1)), vector, "acme", "default", "episodic", 0.0)
 
 
 def recorded(store: EdgeStore) -> int:
@@ -100,47 +86,3 @@ def test_a_folder_copied_before_the_last_flush_names_the_windows_it_lacks(tmp_pa
     assert durable == kept < lost < first
     assert restored.count() == 1
     restored.close()
-
-
-# --- with PostgreSQL: the memories of the lost windows are found and indexed again ---------------
-
-
-@pytest.fixture
-def own_stores() -> Iterator[None]:
-    yield
-    reset_vector_store(None)  # the next test gets the store the settings name
-
-
-@pytest.mark.django_db
-@pytest.mark.usefixtures("own_stores")
-def test_memories_indexed_after_the_last_flush_are_recovered_and_reindexed(tmp_path: Path) -> None:
-    root = tmp_path / "qdrant"
-    model = embedding_model_name()
-    store = install(EdgeStore(root, model_name=model, flush_interval=3600))
-    drafts = [MemoryDraft(payload={"content": f"memory number {n}"}) for n in range(4)]
-    ids = [result.memory_id for result in memory_batch_upsert(tenant="default", drafts=drafts)]
-    memories_index(ids=ids[:2])
-    store.close()  # flushed: these two are durable
-    shutil.copytree(root, tmp_path / "backup")
-    store = install(EdgeStore(root, model_name=model, flush_interval=3600))
-    memories_index(ids=ids[2:])
-    windows = dict(Memory.objects.values_list("id", "vector_epoch"))
-    store.close()
-    shutil.rmtree(root)
-    shutil.copytree(tmp_path / "backup", root)  # as if the last two never reached the disk
-    store = install(EdgeStore(root, model_name=model, flush_interval=3600))
-    assert store.count() == 2
-    assert all(windows[i] > 0 for i in ids)
-
-    # When the store opens, the memories written after its last flush are pending again
-    assert points_recover() == 2
-    assert points_recover() == 0  # idempotent
-    statuses = dict(Memory.objects.values_list("id", "vector_status"))
-    assert [statuses[i] for i in ids] == [VectorStatus.INDEXED] * 2 + [VectorStatus.PENDING] * 2
-
-    # And the sweep puts them back in the store
-    summary = memories_reindex(dirty=True)
-    assert (summary.indexed, summary.failed) == (2, 0)
-    assert store.count() == 4
-    assert set(Memory.objects.values_list("vector_status", flat=True)) == {VectorStatus.INDEXED}
-    store.close()

@@ -8,24 +8,9 @@ from pathlib import Path
 import pytest
 
 from vectors.embedding import MODEL_NAME
-from vectors.index_builder import IndexBuilder, index_once
-from vectors.metrics import INDEX_BUILDS
-from vectors.stores import EdgeStore, VectorStoreError
-from vectors.tests.conftest import install
-from vectors.tests.test_stores import ids_of, near, point, unit
-
-QUERY = unit(4242)
-
-
-def filled(root: Path, count: int = 300) -> EdgeStore:
-    store = EdgeStore(root, model_name=MODEL_NAME)
-    store.upsert([point(i, vector=near(QUERY, 0.1 + i / 100, i)) for i in range(count)])
-    return store
-
-
-def quantized_segments(store: EdgeStore) -> list[Path]:
-    """Segments holding int8 vectors: only an index build writes them."""
-    return list(store.shard_path.glob("segments/*/vector_storage/quantized.data"))
+from vectors.stores.base import VectorStoreError
+from vectors.stores.edge import EdgeStore
+from vectors.tests.factories import QUERY, filled, ids_of, near, point, quantized_segments, unit
 
 
 def folders(root: Path) -> list[str]:
@@ -160,36 +145,3 @@ def test_open_removes_what_an_interrupted_build_left(tmp_path: Path) -> None:
 
     assert folders(tmp_path) == [current.name]
     reopened.close()
-
-
-def test_index_once_builds_past_the_threshold(tmp_path: Path) -> None:
-    store = filled(tmp_path, count=50)
-    builds = INDEX_BUILDS._value.get()
-
-    assert not index_once(store, threshold=51)
-    assert not quantized_segments(store)
-    assert index_once(store, threshold=50)
-    assert quantized_segments(store)
-    assert INDEX_BUILDS._value.get() == builds + 1
-    assert not index_once(store, threshold=1)  # nothing written since
-    store.upsert([point(100 + i) for i in range(11)])
-    assert not index_once(store, threshold=1)  # 11 new points: under a quarter of the 50 indexed
-    store.upsert([point(200)])
-    assert index_once(store, threshold=1)
-    assert INDEX_BUILDS._value.get() == builds + 2
-    store.close()
-
-
-def test_the_builder_thread_indexes_the_process_store(tmp_path: Path) -> None:
-    store = filled(tmp_path / "qdrant", count=60)
-    install(store)
-    builder = IndexBuilder(threshold=60, interval=0.05).start()
-    try:
-        for _ in range(600):
-            if store.info()["unindexed"] == 0:
-                break
-            threading.Event().wait(0.05)
-    finally:
-        builder.stop()
-    assert store.info()["unindexed"] == 0
-    assert quantized_segments(store)
