@@ -15,8 +15,8 @@ from django.forms.fields import InvalidJSONInput
 from memories.coordinates import parse_coordinate
 from memories.errors import ServiceError
 from memories.models import Memory
-from memories.services import validate_name
 from memories.text import json_depth
+from memories.validation import validate_name
 
 
 class PrettyJSONField(forms.JSONField):

@@ -27,8 +27,8 @@ from graph.models import LINK_TYPE_RE, Link
 from memories.coordinates import parse_coordinate
 from memories.errors import InvalidInput
 from memories.models import Memory, MemoryType, MemoryVersion, VersionEvent
-from memories.services import validate_name
 from memories.text import json_float, reject_json_constant
+from memories.validation import validate_name
 from memories.values import moment_parse, number_representable, unrepresentable_number
 
 FORMAT = "soma-memories"

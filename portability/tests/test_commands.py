@@ -14,7 +14,9 @@ from graph.selectors import MemoryRef
 from graph.services import link_upsert
 from memories.coordinates import parse_coordinate
 from memories.models import Memory, MemoryVersion
-from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update
+from memories.services.create import MemoryDraft, memory_batch_upsert
+from memories.services.delete import memory_delete
+from memories.services.update import memory_update
 
 pytestmark = pytest.mark.django_db
 

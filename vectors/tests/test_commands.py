@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
 from vectors.services import MAINTENANCE_LOCK_KEY, memories_index

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.services import memories_index, memories_reindex, points_recover
 from vectors.stores import EdgeStore, VectorPoint

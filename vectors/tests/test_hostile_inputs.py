@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert, memory_delete
+from memories.services.create import MemoryDraft, memory_batch_upsert
+from memories.services.delete import memory_delete
 from vectors.runtime import store_cooldown
 from vectors.services import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded, memories_reindex
 from vectors.stores import VectorStore

@@ -11,7 +11,8 @@ from django.test import override_settings
 
 from memories.filters import parse_filters
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert, memory_update
+from memories.services.create import MemoryDraft, memory_batch_upsert
+from memories.services.update import memory_update
 from vectors import metrics
 from vectors.runtime import payload_indexes_ensure, texts_embed, vector_store_ready
 from vectors.selectors import memory_search
