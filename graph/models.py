@@ -23,7 +23,7 @@ class LinkQuerySet(models.QuerySet["Link"]):
 
 class Link(models.Model):
     # Denormalised from the ends, which must share it (checked by the `graph_link_same_tenant`
-    # trigger, migration 0002): because no link crosses tenants, a traversal that starts in a
+    # trigger, migration 0003): because no link crosses tenants, a traversal that starts in a
     # tenant can never leave it, and tenant-scoped reads need no join.
     tenant = models.CharField(max_length=64)
     # No single-column FK indexes: link_out / link_in below lead with these columns.
