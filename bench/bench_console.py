@@ -167,16 +167,20 @@ def upsert_rate(count: int) -> float:
     from django.db import transaction
     from django.utils import timezone
 
-    from memories.services import MemoryDraft, _row, _upsert_rows
+    from memories.history_services import SYSTEM_ACTOR
+    from memories.services.create import MemoryDraft, memory_row
+    from memories.services.upsert import upsert_rows
 
     now = timezone.now()
     rows = [
-        _row(tenant="benchwrite", draft=MemoryDraft(payload={"content": f"write {i} {uuid.uuid4()}", "n": i}), now=now)
+        memory_row(
+            tenant="benchwrite", draft=MemoryDraft(payload={"content": f"write {i} {uuid.uuid4()}", "n": i}), now=now
+        )
         for i in range(count)
     ]
     started = time.perf_counter()
     with transaction.atomic():
-        _upsert_rows(rows)
+        upsert_rows(rows, tenant="benchwrite", now=now, actor=SYSTEM_ACTOR)
         elapsed = time.perf_counter() - started
         transaction.set_rollback(True)
     return count / elapsed

@@ -41,7 +41,9 @@ from graph.models import Link
 from graph.selectors import Neighbor, neighbors_find
 from graph.services import link_save
 from memories.models import SEARCH_CONFIG, Memory
-from memories.services import MemoryDraft, memory_delete, memory_update, memory_upsert
+from memories.services.create import MemoryDraft, memory_upsert
+from memories.services.delete import memory_delete
+from memories.services.update import memory_update
 
 EXCERPT_CHARS = 80
 SEARCH_MAX_CHARS = 200

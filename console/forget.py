@@ -21,7 +21,7 @@ from core.errors import ServiceError
 from memories.aging import memories_forget
 from memories.models import Memory, MemoryType
 from memories.selectors import ForgetPolicy
-from memories.services import validate_name
+from memories.validation import validate_name
 
 if TYPE_CHECKING:
     from console.admin import MemoryAdmin

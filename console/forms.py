@@ -1,26 +1,39 @@
-"""Admin forms: JSON shown pretty-printed, and every rule the memory services enforce checked up front,
-so a refused value is a form error on the page rather than a failure halfway through the save."""
+"""Admin forms: JSON shown pretty-printed, and every rule the memory services enforce checked up front
+(memories.validation, the API's own rules), so a refused value is a form error on the page rather
+than a failure halfway through the save."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.forms.fields import InvalidJSONInput
 
 from core.errors import ServiceError
-from core.jsonrules import json_depth
-from memories.coordinates import parse_coordinate
 from memories.models import Memory
-from memories.services import validate_name
+from memories.validation import (
+    validate_coordinate,
+    validate_importance,
+    validate_json_object,
+    validate_memory_type,
+    validate_name,
+    validate_text,
+)
+
+
+def _checked(rule: Callable[..., Any], value: Any, **kwargs: Any) -> Any:
+    """`rule(value)`, its refusal as the field's error (same message as the API's)."""
+    try:
+        return rule(value, **kwargs)
+    except ServiceError as exc:
+        raise ValidationError(str(exc.detail), code=exc.code) from None
 
 
 class PrettyJSONField(forms.JSONField):
-    """A JSON object in an indented textarea; anything but an object is refused."""
+    """JSON in an indented textarea (the form's clean_<field> checks it is an object)."""
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault(
@@ -39,20 +52,10 @@ class PrettyJSONField(forms.JSONField):
             return {}
         return super().to_python(value)
 
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        if not isinstance(value, dict):
-            raise ValidationError("Enter a JSON object ({...}).", code="not_an_object")
-        if json_depth(value) > settings.SOMA_MAX_JSON_DEPTH:
-            raise ValidationError(
-                f"The JSON is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", code="too_deep"
-            )
-
 
 MIN_JSON_ROWS = 4
 MAX_JSON_ROWS = 30
 WRAP_CHARS = 90
-IMPORTANCE_VALIDATORS = [MinValueValidator(0.0), MaxValueValidator(1.0)]
 TEXT_HELP = "The text that is embedded. Clear it to derive it from the payload again."
 
 
@@ -60,7 +63,7 @@ class MemoryChangeForm(forms.ModelForm):
     payload = PrettyJSONField()
     metadata = PrettyJSONField(required=False)
     text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 5}), help_text=TEXT_HELP)
-    importance = forms.FloatField(validators=IMPORTANCE_VALIDATORS)
+    importance = forms.FloatField()
 
     class Meta:
         model = Memory
@@ -75,6 +78,21 @@ class MemoryChangeForm(forms.ModelForm):
                 lines = sum(1 + len(line) // WRAP_CHARS for line in text.splitlines()) + 1
                 self.fields[name].widget.attrs["rows"] = max(MIN_JSON_ROWS, min(MAX_JSON_ROWS, lines))
 
+    def clean_payload(self) -> dict[str, Any]:
+        return _checked(validate_json_object, self.cleaned_data["payload"], what="payload")
+
+    def clean_metadata(self) -> dict[str, Any]:
+        return _checked(validate_json_object, self.cleaned_data["metadata"], what="metadata")
+
+    def clean_memory_type(self) -> str:
+        return _checked(validate_memory_type, self.cleaned_data["memory_type"])
+
+    def clean_importance(self) -> float:
+        return _checked(validate_importance, self.cleaned_data["importance"])
+
+    def clean_text(self) -> str:
+        return _checked(validate_text, self.cleaned_data["text"])
+
 
 class MemoryAddForm(MemoryChangeForm):
     coord = forms.CharField(
@@ -87,24 +105,13 @@ class MemoryAddForm(MemoryChangeForm):
     class Meta(MemoryChangeForm.Meta):
         fields = ["tenant", "namespace", "memory_type", "importance", "payload", "metadata", "text"]
 
-    def _clean_name(self, field: str) -> str:
-        value = self.cleaned_data[field]
-        try:
-            return validate_name(value, what=field)
-        except ServiceError as exc:
-            raise ValidationError(str(exc.detail), code=exc.code) from None
-
     def clean_tenant(self) -> str:
-        return self._clean_name("tenant")
+        return _checked(validate_name, self.cleaned_data["tenant"], what="tenant")
 
     def clean_namespace(self) -> str:
-        return self._clean_name("namespace")
+        return _checked(validate_name, self.cleaned_data["namespace"], what="namespace")
 
     def clean_coord(self) -> str | None:
         raw = self.cleaned_data["coord"].strip()
-        if not raw:
-            return None
-        try:
-            return parse_coordinate(raw).key
-        except ServiceError as exc:
-            raise ValidationError(str(exc.detail), code=exc.code) from None
+        coordinate = _checked(validate_coordinate, raw) if raw else None
+        return coordinate.key if coordinate else None

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import sys
 
 from django.core.exceptions import ValidationError
@@ -8,10 +7,10 @@ from django.db import models
 from django.db.models import CharField, F, Func, Q
 from django.db.models.lookups import Exact
 
+from core.errors import ServiceError
+from graph.validation import LINK_TYPE_PATTERN, validate_link_ends, validate_link_metadata, validate_link_type
 from memories.models import Memory
 
-LINK_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-LINK_TYPE_RE = re.compile(LINK_TYPE_PATTERN)
 # float8 also holds ±Infinity and NaN (which PostgreSQL sorts above Infinity): bounding by the
 # largest finite double refuses all three.
 MAX_STRENGTH = sys.float_info.max
@@ -24,7 +23,7 @@ class LinkQuerySet(models.QuerySet["Link"]):
 
 class Link(models.Model):
     # Denormalised from the ends, which must share it (checked by the `graph_link_same_tenant`
-    # trigger, migration 0002): because no link crosses tenants, a traversal that starts in a
+    # trigger, migration 0003): because no link crosses tenants, a traversal that starts in a
     # tenant can never leave it, and tenant-scoped reads need no join.
     tenant = models.CharField(max_length=64)
     # No single-column FK indexes: link_out / link_in below lead with these columns.
@@ -62,11 +61,18 @@ class Link(models.Model):
         return f"{self.source_id} -[{self.link_type}]-> {self.target_id}"
 
     def clean(self) -> None:
+        # The API's rules (graph.validation), so the admin refuses what the API refuses.
         errors: dict[str, str] = {}
-        if self.source_id is not None and self.source_id == self.target_id:
-            errors["target"] = "A memory cannot link to itself."
-        if self.link_type and not LINK_TYPE_RE.match(self.link_type):
-            errors["link_type"] = "1-64 characters of [A-Za-z0-9_.:-]."
+        for name, check in (
+            ("target", lambda: validate_link_ends(self.source_id, self.target_id)),
+            # A blank link_type is the field's own error ("required").
+            ("link_type", lambda: validate_link_type(self.link_type) if self.link_type else None),
+            ("metadata", lambda: validate_link_metadata(self.metadata)),
+        ):
+            try:
+                check()
+            except ServiceError as exc:
+                errors[name] = str(exc.detail)
         if self.source_id is not None and self.target_id is not None:
             tenants = dict(
                 Memory.with_nodes.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant")

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
-from core.errors import InvalidInput, NotFound, Unprocessable
-from core.jsonrules import json_depth
+from core.errors import NotFound, Unprocessable
 from graph.errors import GraphErrorCode
-from graph.models import LINK_TYPE_RE, Link
+from graph.models import Link
 from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
+from graph.validation import validate_link_ends, validate_link_metadata, validate_link_type, validate_strength
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
-from memories.values import unrepresentable_number
 
 DEFAULT_LINK_TYPE = "related"
 DEFAULT_STRENGTH = 1.0
@@ -28,30 +25,6 @@ DEFAULT_STRENGTH = 1.0
 class LinkResult:
     link: Link
     created: bool
-
-
-def validate_link_type(link_type: str) -> str:
-    if not isinstance(link_type, str) or not LINK_TYPE_RE.match(link_type):
-        raise InvalidInput("link_type must be 1-64 characters of [A-Za-z0-9_.:-].", GraphErrorCode.INVALID_LINK_TYPE)
-    return link_type
-
-
-def _validate_strength(strength: float) -> float:
-    if isinstance(strength, bool) or not isinstance(strength, int | float) or not math.isfinite(strength):
-        raise InvalidInput("strength must be a finite number.", GraphErrorCode.INVALID_STRENGTH)
-    return float(strength)
-
-
-def _validate_metadata(metadata: Any) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        raise InvalidInput("metadata must be a JSON object.", GraphErrorCode.INVALID_METADATA)
-    if json_depth(metadata) > settings.SOMA_MAX_JSON_DEPTH:
-        raise InvalidInput(
-            f"metadata is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", GraphErrorCode.INVALID_METADATA
-        )
-    if (problem := unrepresentable_number(metadata)) is not None:
-        raise InvalidInput(f"metadata: {problem}.", GraphErrorCode.INVALID_METADATA)
-    return metadata
 
 
 # A bare node has nothing to embed: 'indexed' keeps it out of the dirty index the sweeper reads.
@@ -90,8 +63,8 @@ def _resolve_ends(tenant: str, source: MemoryRef, target: MemoryRef) -> tuple[Me
     if source == target:
         raise Unprocessable("A memory cannot link to itself.", GraphErrorCode.SELF_LINK)
     source_node, target_node = nodes_resolve(tenant=tenant, refs=[source, target])
-    if source_node is not None and target_node is not None and source_node.pk == target_node.pk:
-        raise Unprocessable("A memory cannot link to itself.", GraphErrorCode.SELF_LINK)
+    if source_node is not None and target_node is not None:
+        validate_link_ends(source_node.pk, target_node.pk)
     return source_node, target_node
 
 
@@ -129,9 +102,9 @@ def link_upsert(
     """
     validate_link_type(link_type)
     if strength is not None:
-        _validate_strength(strength)
+        validate_strength(strength)
     if metadata is not None:
-        _validate_metadata(metadata)
+        validate_link_metadata(metadata)
     by_coordinate = source.id is None or target.id is None
     for attempt in range(1, _ATTEMPTS_BY_COORDINATE + 1 if by_coordinate else 2):
         source_node, target_node = _resolve_ends(tenant, source, target)
@@ -140,8 +113,7 @@ def link_upsert(
             with transaction.atomic():
                 source_node = source_node or _node_at(tenant, source)
                 target_node = target_node or _node_at(tenant, target)
-                if source_node.pk == target_node.pk:  # made concurrently at the same coordinate
-                    raise Unprocessable("A memory cannot link to itself.", GraphErrorCode.SELF_LINK)
+                validate_link_ends(source_node.pk, target_node.pk)  # made concurrently at one coordinate
                 with connection.cursor() as cursor:
                     cursor.execute(
                         _UPSERT_SQL,

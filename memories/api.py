@@ -14,7 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 from core.errors import ErrorCode, InvalidInput, NotFound, Unprocessable, error_responses
 from core.jsonrules import StrictJsonParser
 from core.tenancy import NAME_REGEX, request_actor, request_tenant
-from memories import aging, history_selectors, history_services, selectors, services
+from memories import aging, history_selectors, history_services, selectors
 from memories.access import memory_access_record
 from memories.errors import MemoryErrorCode
 from memories.filters import parse_filters
@@ -41,14 +41,17 @@ from memories.schemas import (
     RestoreIn,
     RestoreOut,
 )
+from memories.services.create import MemoryDraft, memory_batch_upsert, memory_create
+from memories.services.delete import memory_delete
+from memories.services.update import memory_update
 
 router = Router(tags=["memories"])
 
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
-def draft_from(body: MemoryIn) -> services.MemoryDraft:
-    return services.MemoryDraft(
+def draft_from(body: MemoryIn) -> MemoryDraft:
+    return MemoryDraft(
         payload=body.payload,
         coord=body.coord,
         memory_type=body.memory_type,
@@ -90,9 +93,7 @@ def create_memory(request: HttpRequest, body: MemoryIn) -> Status[Any]:
     """200 whether new or replaced (the earlier service's clients assert 200); `created` tells which."""
 
     def write() -> tuple[int, dict[str, Any]]:
-        stored = services.memory_create(
-            tenant=request_tenant(request), draft=draft_from(body), actor=request_actor(request)
-        )
+        stored = memory_create(tenant=request_tenant(request), draft=draft_from(body), actor=request_actor(request))
         memory = stored.memory
         result = {
             "memory": memory,
@@ -122,7 +123,7 @@ def _batch(request: HttpRequest, body: BatchIn) -> dict[str, Any]:
                 [{"index": index, "detail": errors, "code": ErrorCode.VALIDATION_ERROR}],
                 MemoryErrorCode.BATCH_ITEM_INVALID,
             ) from None
-    results = services.memory_batch_upsert(tenant=request_tenant(request), drafts=drafts, actor=request_actor(request))
+    results = memory_batch_upsert(tenant=request_tenant(request), drafts=drafts, actor=request_actor(request))
     created_ids = {r.memory_id for r in results if r.created}
     written = {r.memory_id for r in results if r.duplicate_of is None}
     return {
@@ -195,7 +196,7 @@ def get_memory(request: HttpRequest, ref: str, query: Query[GetQuery]) -> dict[s
 def patch_memory(request: HttpRequest, ref: str, body: MemoryPatchIn, query: Query[RefQuery]) -> dict[str, Any]:
     memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
     changes = body.model_dump(exclude_unset=True)
-    memory = services.memory_update(memory=memory, actor=request_actor(request), **changes)
+    memory = memory_update(memory=memory, actor=request_actor(request), **changes)
     return {"memory": memory}
 
 
@@ -207,7 +208,7 @@ def delete_memory(request: HttpRequest, ref: str, query: Query[RefQuery]) -> dic
         memory = selectors.memory_get(tenant=request_tenant(request), ref=ref, namespace=query.namespace)
     except NotFound:
         return {"deleted": False, "id": lookup.get("pk"), "coord": lookup.get("coord_key")}
-    deleted = services.memory_delete(memory=memory, actor=request_actor(request))
+    deleted = memory_delete(memory=memory, actor=request_actor(request))
     return {"deleted": deleted, "id": memory.id, "coord": memory.coord_key}
 
 

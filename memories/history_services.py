@@ -1,7 +1,7 @@
 """History writes: record a version, restore a memory from one, prune what is past retention.
 
 A version is one INSERT in the transaction of the change it records (the bulk upsert folds it
-into its own statement, memories.services). Its number is the memory's `version` after the
+into its own statement, memories.services.upsert). Its number is the memory's `version` after the
 change; a removal (deleted, expired, forgotten) is the next number after the last one.
 """
 

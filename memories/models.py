@@ -63,6 +63,26 @@ class StoredMemoryManager(models.Manager.from_queryset(MemoryQuerySet)):  # type
 
 
 class Memory(models.Model):
+    """One memory of one tenant: a JSON `payload` an agent stored, and the `text` embedded for it.
+
+    A row lives in a `tenant` (never crossed) and a `namespace` (a conversation, a topic). It may
+    have a `coordinate`, 1 to 16 numbers, with `coord_key` its canonical text (memories.coordinates):
+    unique in the tenant+namespace, so storing at a used coordinate replaces that memory in
+    place. `text` is the text given, or derived from the payload (memories.text).
+
+    Vector state: the vector index (the vectors app) is kept beside the row, not in it.
+    `vector_status` is `pending` after every write that changes what the vector point holds,
+    `indexed` once embedded (`vector_model`, `vector_epoch`), `failed` with `vector_error`;
+    `reindex --dirty` sweeps what is not indexed.
+
+    Aging: an `expires_at` in the past makes the row invisible to every read, as if deleted,
+    until it is purged; `pinned` keeps it from forgetting policies; `last_accessed_at` and
+    `access_count` move when it is read or found (memories.access), never through save().
+
+    `version` is the number of its latest entry in its history (MemoryVersion). A row with
+    `bare_node` set is not a memory but a coordinate of the graph (see below).
+    """
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.CharField(max_length=64, default="default")
     namespace = models.CharField(max_length=64, default="default")

@@ -23,34 +23,36 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, ServiceError
 from core.jsonrules import json_float, reject_json_constant
-from graph.models import LINK_TYPE_RE, Link
+from graph.models import Link
+from graph.validation import validate_link_ends, validate_link_metadata, validate_link_type, validate_strength
+from memories.columns import EXPORTED_COLUMNS, IMPORTED_COLUMNS, column_list, values_row
 from memories.coordinates import parse_coordinate
-from memories.models import Memory, MemoryType, MemoryVersion, VersionEvent
-from memories.services import validate_name
-from memories.values import moment_parse, number_representable, unrepresentable_number
+from memories.models import Memory, MemoryType, MemoryVersion, VectorStatus, VersionEvent
+from memories.validation import (
+    validate_access_count,
+    validate_coordinate,
+    validate_importance,
+    validate_json_object,
+    validate_memory_type,
+    validate_moment,
+    validate_name,
+    validate_pinned,
+    validate_text,
+)
+from memories.values import moment_parse
 
 FORMAT = "soma-memories"
-# 2 added `version` records and each memory's `version`; files of version 1 import as before.
-VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 2 added `version` records and each memory's `version`; 3 each memory's aging (`pinned`,
+# `expires_at`) and access counts (`last_accessed_at`, `access_count`). Older files import as
+# before: what they lack takes the model's default (not pinned, never expires, never read).
+VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 IMPORT_BATCH = 1000
 
-_MEMORY_FIELDS = (
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "version",
-)
+_MEMORY_FIELDS = EXPORTED_COLUMNS
+_MOMENT_FIELDS = ("created_at", "updated_at", "expires_at", "last_accessed_at")
 _NODE_FIELDS = ("id", "tenant", "namespace", "coordinate", "created_at")
 _LINK_FIELDS = ("tenant", "source_id", "target_id", "link_type", "strength", "metadata", "created_at")
 _VERSION_FIELDS = ("memory_id", "tenant", "version", "event", "actor", "at", "changed", "snapshot", "related")
@@ -88,8 +90,8 @@ def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iter
     for row in memories.order_by("tenant", "created_at", "id").values_list(*_MEMORY_FIELDS).iterator(chunk_size):
         record = dict(zip(_MEMORY_FIELDS, row, strict=True))
         record["id"] = str(record["id"])
-        record["created_at"] = record["created_at"].isoformat()
-        record["updated_at"] = record["updated_at"].isoformat()
+        for name in _MOMENT_FIELDS:
+            record[name] = record[name].isoformat() if record[name] is not None else None
         yield {"type": "memory", **record}
     nodes = Memory.with_nodes.filter(bare_node=True)
     if tenant is not None:
@@ -132,7 +134,7 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
         if record["type"] == "header" and (
             record.get("format") != FORMAT or record.get("version") not in READABLE_VERSIONS
         ):
-            raise ImportFormatError(number, f"not a {FORMAT} export of version 1 or 2")
+            raise ImportFormatError(number, f"not a {FORMAT} export of version 1, 2 or 3")
         yield number, record
 
 
@@ -183,55 +185,69 @@ def _record_errors(number: int, kind: str) -> Iterator[None]:
         yield
     except ImportFormatError:
         raise
-    except InvalidInput as exc:
+    except ServiceError as exc:
         raise ImportFormatError(number, str(exc.detail)) from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ImportFormatError(number, f"bad {kind} record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
 
 
 def _memory_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    """A memory record checked by the API's rules (memories.validation), as the row to insert."""
     with _record_errors(number, "memory"):
-        memory_id = uuid.UUID(str(record["id"]))
-        tenant = validate_name(record["tenant"], what="tenant")
-        namespace = validate_name(record.get("namespace", "default"), what="namespace")
-        coordinate = parse_coordinate(record["coordinate"]) if record.get("coordinate") is not None else None
-        memory_type = record.get("memory_type", MemoryType.EPISODIC)
-        if memory_type not in MemoryType.values:
-            raise ImportFormatError(number, f"memory_type {str(memory_type)[:20]!r} is not episodic or semantic")
-        payload, metadata = record["payload"], record.get("metadata", {})
-        if not isinstance(payload, dict) or not isinstance(metadata, dict):
-            raise ImportFormatError(number, "payload and metadata must be objects")
-        if (problem := unrepresentable_number(payload) or unrepresentable_number(metadata)) is not None:
-            raise ImportFormatError(number, f"payload or metadata: {problem}")
-        importance = _number(record.get("importance", 0.0))
-        if importance is None or not 0.0 <= importance <= 1.0:
-            raise ImportFormatError(number, "importance must be a number between 0 and 1")
-        text = record.get("text", "")
-        if not isinstance(text, str):
-            raise ImportFormatError(number, "text must be a string")
+        coordinate = validate_coordinate(record.get("coordinate"))
         created_at = _moment(number, record["created_at"])
-        updated_at = _moment(number, record.get("updated_at", record["created_at"]))
-        version = _positive_int(record.get("version", 1))
-    return (
-        memory_id, tenant, namespace,
-        list(coordinate.values) if coordinate else None, coordinate.key if coordinate else None,
-        memory_type, json.dumps(payload), text, json.dumps(metadata), importance, created_at, updated_at,
-        version, "pending", False,
-    )  # fmt: skip
+        row = {
+            "id": uuid.UUID(str(record["id"])),
+            "tenant": validate_name(record["tenant"], what="tenant"),
+            "namespace": validate_name(record.get("namespace", "default"), what="namespace"),
+            "coordinate": list(coordinate.values) if coordinate else None,
+            "coord_key": coordinate.key if coordinate else None,
+            "memory_type": validate_memory_type(record.get("memory_type", MemoryType.EPISODIC)),
+            "payload": json.dumps(validate_json_object(record["payload"], what="payload")),
+            # Stored as exported, not derived again: an explicit text and a derived one both stay.
+            "text": validate_text(record.get("text", "")) or "",
+            "metadata": json.dumps(validate_json_object(record.get("metadata", {}), what="metadata")),
+            "importance": validate_importance(record.get("importance", 0.0)),
+            "created_at": created_at,
+            "updated_at": _moment(number, record.get("updated_at", record["created_at"])),
+            "version": _positive_int(record.get("version", 1)),
+            "pinned": validate_pinned(record.get("pinned", False)),
+            "expires_at": validate_moment(record.get("expires_at"), what="expires_at"),
+            "last_accessed_at": validate_moment(record.get("last_accessed_at"), what="last_accessed_at"),
+            "access_count": validate_access_count(record.get("access_count", 0)),
+            "vector_status": VectorStatus.PENDING,
+            "bare_node": False,
+        }
+    return tuple(row[name] for name in IMPORTED_COLUMNS)
 
 
 def _node_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
     """A bare coordinate node: the row a memory stored there later fills (nothing to embed)."""
     with _record_errors(number, "node"):
-        node_id = uuid.UUID(str(record["id"]))
-        tenant = validate_name(record["tenant"], what="tenant")
-        namespace = validate_name(record.get("namespace", "default"), what="namespace")
         coordinate = parse_coordinate(record["coordinate"])
         created_at = _moment(number, record["created_at"])
-    return (
-        node_id, tenant, namespace, list(coordinate.values), coordinate.key,
-        MemoryType.EPISODIC, "{}", "", "{}", 0.0, created_at, created_at, 1, "indexed", True,
-    )  # fmt: skip
+        row = {
+            "id": uuid.UUID(str(record["id"])),
+            "tenant": validate_name(record["tenant"], what="tenant"),
+            "namespace": validate_name(record.get("namespace", "default"), what="namespace"),
+            "coordinate": list(coordinate.values),
+            "coord_key": coordinate.key,
+            "memory_type": MemoryType.EPISODIC,
+            "payload": "{}",
+            "text": "",
+            "metadata": "{}",
+            "importance": 0.0,
+            "created_at": created_at,
+            "updated_at": created_at,
+            "version": 1,
+            "pinned": False,
+            "expires_at": None,
+            "last_accessed_at": None,
+            "access_count": 0,
+            "vector_status": VectorStatus.INDEXED,
+            "bare_node": True,
+        }
+    return tuple(row[name] for name in IMPORTED_COLUMNS)
 
 
 def _positive_int(value: Any) -> int:
@@ -241,17 +257,13 @@ def _positive_int(value: Any) -> int:
 
 
 def _version_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
-    try:
+    with _record_errors(number, "version"):
         memory_id = uuid.UUID(str(record["memory_id"]))
         tenant = validate_name(record["tenant"], what="tenant")
         version = _positive_int(record["version"])
         event, actor = record["event"], record["actor"]
         at = _moment(number, record["at"])
         changed, snapshot, related = record.get("changed", []), record["snapshot"], record.get("related", {})
-    except InvalidInput as exc:
-        raise ImportFormatError(number, str(exc.detail)) from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ImportFormatError(number, f"bad version record ({exc.__class__.__name__}: {str(exc)[:80]})") from None
     if event not in VersionEvent.values or not isinstance(actor, str) or not 0 < len(actor) <= 200:
         raise ImportFormatError(number, "a version needs a known event and an actor of 1-200 characters")
     if not isinstance(changed, list) or not all(isinstance(name, str) and len(name) <= 32 for name in changed):
@@ -262,25 +274,16 @@ def _version_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _link_row(number: int, record: dict[str, Any]) -> tuple[Any, ...]:
+    """A link record checked by the API's rules (graph.validation)."""
     with _record_errors(number, "link"):
         tenant = validate_name(record["tenant"], what="tenant")
         source, target = uuid.UUID(str(record["source"])), uuid.UUID(str(record["target"]))
-        link_type = record.get("link_type", "related")
-        strength = _number(record.get("strength", 1.0))
-        metadata = record.get("metadata", {})
+        validate_link_ends(source, target)
+        link_type = validate_link_type(record.get("link_type", "related"))
+        strength = validate_strength(record.get("strength", 1.0))
+        metadata = validate_link_metadata(record.get("metadata", {}))
         created_at = _moment(number, record["created_at"])
-    if not isinstance(link_type, str) or not LINK_TYPE_RE.match(link_type):
-        raise ImportFormatError(number, "link_type must be 1-64 characters of [A-Za-z0-9_.:-]")
-    if source == target or strength is None or not isinstance(metadata, dict) or unrepresentable_number(metadata):
-        raise ImportFormatError(number, "a link needs two different ends, a finite strength and object metadata")
     return (tenant, source, target, link_type, strength, json.dumps(metadata), created_at)
-
-
-def _number(value: Any) -> float | None:
-    """A JSON number as a finite float (the API's rule: no strings, no booleans), else None."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not number_representable(value):
-        return None
-    return float(value)
 
 
 def _moment(number: int, value: Any) -> datetime:
@@ -292,15 +295,14 @@ def _moment(number: int, value: Any) -> datetime:
 
 # DO NOTHING without a conflict target covers both the primary key and the coordinate: a memory
 # present by id or by coordinate is kept as it is.
-_MEMORY_SQL = """
-INSERT INTO memories_memory
-    (id, tenant, namespace, coordinate, coord_key, memory_type, payload, text, metadata,
-     importance, created_at, updated_at, version, vector_status, bare_node, vector_model, vector_error)
-VALUES {values}
+_MEMORY_SQL = f"""
+INSERT INTO memories_memory ({column_list(IMPORTED_COLUMNS)}, vector_model, vector_error)
+VALUES {{values}}
 ON CONFLICT DO NOTHING
 RETURNING id
-"""
-_MEMORY_ROW = "(%s, %s, %s, %s::double precision[], %s, %s, %s::jsonb, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, '', '')"
+"""  # noqa: S608
+_MEMORY_ROW = values_row(IMPORTED_COLUMNS)[:-1] + ", '', '')"
+_BARE = IMPORTED_COLUMNS.index("bare_node")
 
 _VERSION_SQL = """
 INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
@@ -330,7 +332,7 @@ def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_
     # index lookup per row instead of a full insert attempt (generated column, GIN indexes).
     existing = set(Memory.with_nodes.filter(pk__in=[row[0] for row in rows]).values_list("pk", flat=True))
     for bare in (False, True):
-        group = [row for row in rows if row[-1] is bare]
+        group = [row for row in rows if row[_BARE] is bare]
         fresh = [row for row in group if row[0] not in existing]
         created = 0
         if dry_run:

@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from core.errors import ErrorOut
-from graph.selectors import link_count
+from graph.counts import link_count
 from memories.selectors import memory_counts
 from soma_project.auth import BearerAuth, optional_principal
 from vectors.backend import embedder_healthy, vector_store_healthy

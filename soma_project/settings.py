@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
-import secrets
 import tomllib
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from soma_project.env_parsing import (
+    development_secret,
+    lockout_parameters,
+    read_secret,
+    throttle_rate,
+    trusted_proxies,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -30,47 +36,23 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 SOMA_DATA_DIR = Path(env.str("SOMA_DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 
 
-def _read_secret(name: str) -> str:
-    """A secret comes from NAME or from the file named by NAME_FILE (a mounted secret)."""
-    value = env.str(name, default="")
-    file_name = env.str(f"{name}_FILE", default="")
-    if file_name:
-        try:
-            value = Path(file_name).read_text().strip()
-        except OSError as exc:
-            raise ImproperlyConfigured(f"{name}_FILE={file_name!r} cannot be read: {exc}") from exc
-    return value
-
-
-def _development_secret(file_name: str) -> str:
-    """Outside production a missing secret is generated once and kept under the data dir."""
-    path = SOMA_DATA_DIR / file_name
-    if path.is_file():
-        return path.read_text().strip()
-    SOMA_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(32)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
-
-
 _missing: list[str] = []
 
-SECRET_KEY = _read_secret("DJANGO_SECRET_KEY")
+SECRET_KEY = read_secret(env, "DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if PRODUCTION:
         _missing.append("DJANGO_SECRET_KEY (or DJANGO_SECRET_KEY_FILE)")
     else:
-        SECRET_KEY = _development_secret("secret_key")
+        SECRET_KEY = development_secret(SOMA_DATA_DIR, "secret_key")
 
 # The master token may act for any tenant; API keys (ApiKey model) act for one.
-SOMA_API_TOKEN = _read_secret("SOMA_API_TOKEN")
+SOMA_API_TOKEN = read_secret(env, "SOMA_API_TOKEN")
 SOMA_API_TOKEN_GENERATED = False
 if not SOMA_API_TOKEN:
     if PRODUCTION:
         _missing.append("SOMA_API_TOKEN (or SOMA_API_TOKEN_FILE)")
     else:
-        SOMA_API_TOKEN = _development_secret("api_token")
+        SOMA_API_TOKEN = development_secret(SOMA_DATA_DIR, "api_token")
         SOMA_API_TOKEN_GENERATED = True
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[])
@@ -200,7 +182,7 @@ else:
 
 # --- Vector store: a Qdrant server at QDRANT_URL, else the embedded engine under SOMA_DATA_DIR.
 QDRANT_URL = env.str("QDRANT_URL", default="")
-QDRANT_API_KEY = _read_secret("QDRANT_API_KEY")
+QDRANT_API_KEY = read_secret(env, "QDRANT_API_KEY")
 SOMA_VECTOR_STORE = env.str("SOMA_VECTOR_STORE", default="qdrant" if QDRANT_URL else "edge")
 if SOMA_VECTOR_STORE not in {"edge", "qdrant", "memory"}:
     raise ImproperlyConfigured("SOMA_VECTOR_STORE must be 'edge', 'qdrant' or 'memory'")
@@ -274,12 +256,10 @@ SOMA_THREADS = env.int("SOMA_THREADS", default=8)
 SOMA_MAX_BODY_BYTES = env.int("SOMA_MAX_BODY_BYTES", default=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = SOMA_MAX_BODY_BYTES
 SOMA_MAX_JSON_DEPTH = env.int("SOMA_MAX_JSON_DEPTH", default=32)
-SOMA_THROTTLE_KEY_RATE = env.str("SOMA_THROTTLE_KEY_RATE", default="6000/m")
-SOMA_THROTTLE_PUBLIC_RATE = env.str("SOMA_THROTTLE_PUBLIC_RATE", default="600/m")
-# Checked here: a malformed rate would otherwise fail every throttled request at run time.
-for _rate_name in ("SOMA_THROTTLE_KEY_RATE", "SOMA_THROTTLE_PUBLIC_RATE"):
-    if not re.fullmatch(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)", globals()[_rate_name]):
-        raise ImproperlyConfigured(f"{_rate_name} must look like 100/s, 6000/m, 10/5m or 1000/h")
+SOMA_THROTTLE_KEY_RATE = throttle_rate("SOMA_THROTTLE_KEY_RATE", env.str("SOMA_THROTTLE_KEY_RATE", default="6000/m"))
+SOMA_THROTTLE_PUBLIC_RATE = throttle_rate(
+    "SOMA_THROTTLE_PUBLIC_RATE", env.str("SOMA_THROTTLE_PUBLIC_RATE", default="600/m")
+)
 
 # --- Client address (soma_project/client_address.py): the throttles and the login lockout.
 # X-Forwarded-For is read only with SOMA_NUM_PROXIES > 0, and then only from a peer inside
@@ -288,12 +268,7 @@ SOMA_NUM_PROXIES = env.int("SOMA_NUM_PROXIES", default=0)
 if SOMA_NUM_PROXIES < 0:
     raise ImproperlyConfigured("SOMA_NUM_PROXIES must be 0 or more")
 NINJA_NUM_PROXIES = SOMA_NUM_PROXIES
-try:
-    SOMA_TRUSTED_PROXIES = tuple(
-        ipaddress.ip_network(cidr.strip(), strict=False) for cidr in env.list("SOMA_TRUSTED_PROXIES", default=[])
-    )
-except ValueError as exc:
-    raise ImproperlyConfigured(f"SOMA_TRUSTED_PROXIES must be addresses or CIDR networks: {exc}") from exc
+SOMA_TRUSTED_PROXIES = trusted_proxies(env.list("SOMA_TRUSTED_PROXIES", default=[]))
 
 # --- Console login lockout (django-axes, state in PostgreSQL: shared by every worker and pod,
 # kept across restarts). SOMA_LOGIN_LOCKOUT_BY: comma-separated; each item locks on its own,
@@ -310,16 +285,7 @@ AXES_FAILURE_LIMIT = env.int("SOMA_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(seconds=env.int("SOMA_LOGIN_LOCKOUT_SECONDS", default=900))
 if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 1:
     raise ImproperlyConfigured("SOMA_LOGIN_FAILURE_LIMIT and SOMA_LOGIN_LOCKOUT_SECONDS must be 1 or more")
-AXES_LOCKOUT_PARAMETERS: list[str | list[str]] = []
-for _item in env.list("SOMA_LOGIN_LOCKOUT_BY", default=["username", "ip_address"]):
-    _parts = [part.strip() for part in _item.split("+")]
-    if not set(_parts) <= {"username", "ip_address"}:
-        raise ImproperlyConfigured(
-            f"SOMA_LOGIN_LOCKOUT_BY: {_item!r} must be username, ip_address or username+ip_address"
-        )
-    AXES_LOCKOUT_PARAMETERS.append(_parts[0] if len(_parts) == 1 else _parts)
-if not AXES_LOCKOUT_PARAMETERS:
-    raise ImproperlyConfigured("SOMA_LOGIN_LOCKOUT_BY must name at least one of username, ip_address")
+AXES_LOCKOUT_PARAMETERS = lockout_parameters(env.list("SOMA_LOGIN_LOCKOUT_BY", default=["username", "ip_address"]))
 AXES_CLIENT_IP_CALLABLE = "soma_project.client_address.client_address"
 AXES_LOCKOUT_CALLABLE = "console.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429

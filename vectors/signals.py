@@ -24,7 +24,7 @@ logger = logging.getLogger("soma.vectors")
 
 # Saves that only record the vector state must not index again (they are the indexing's own).
 _STATE_FIELDS = frozenset({"vector_status", "vector_model", "vector_error"})
-# Nor saves of fields the point does not hold (memories.services.memory_update: pinned, expiry).
+# Nor saves of fields the point does not hold (memories.services.update.memory_update: pinned, expiry).
 _UNINDEXED_FIELDS = _STATE_FIELDS | {"pinned", "expires_at", "updated_at", "version"}
 
 

@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from memories.models import Memory
-from memories.services import MemoryDraft, memory_upsert
+from memories.services.create import MemoryDraft, memory_upsert
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.runtime import store_cooldown
 from vectors.stores.base import VectorStore

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from console.tests.browser import Browser, find_chromium
-from memories.services import MemoryDraft, memory_upsert
+from memories.services.create import MemoryDraft, memory_upsert
 
 CHROMIUM = find_chromium()
 

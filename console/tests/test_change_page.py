@@ -112,9 +112,14 @@ def test_editing_the_text_or_importance_keeps_the_payload(curator_client: Client
     ("field", "value", "message"),
     [
         ("payload", '{"content": "unterminated', "Enter a valid JSON."),
-        ("payload", '["a", "list"]', "Enter a JSON object ({...})."),
+        ("payload", '["a", "list"]', "payload must be a JSON object."),
+        (
+            "metadata",
+            '{"n": 1e400}',
+            "metadata: numbers must be finite, within the range of a double (about ±1.8e308) and not so small that they round to 0.",
+        ),
         ("metadata", "{'single': 'quotes'}", "Enter a valid JSON."),
-        ("importance", "1.5", "Ensure this value is less than or equal to 1.0."),
+        ("importance", "1.5", "importance must be a number between 0 and 1."),
     ],
 )
 def test_invalid_input_is_refused_and_nothing_changes(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +13,17 @@ from django.core.management import CommandError, call_command
 from graph.models import Link
 from graph.selectors import MemoryRef
 from graph.services import link_upsert
+from memories.columns import EXPORTED_COLUMNS
 from memories.coordinates import parse_coordinate
 from memories.models import Memory, MemoryVersion
-from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update
+from memories.services.create import MemoryDraft, memory_batch_upsert
+from memories.services.delete import memory_delete
+from memories.services.update import memory_update
 
 pytestmark = pytest.mark.django_db
 
-_MEMORY_COLUMNS = (
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "coord_key",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "version",
-)
+# Everything an export carries, aging and access counts included (format 3), and the derived key.
+_MEMORY_COLUMNS = (*EXPORTED_COLUMNS, "coord_key")
 _VERSION_COLUMNS = ("memory_id", "tenant", "version", "event", "actor", "at", "changed", "snapshot", "related")
 
 
@@ -44,6 +35,10 @@ def _snapshot() -> tuple[list[tuple[Any, ...]], ...]:
     )
     versions = sorted(MemoryVersion.objects.values_list(*_VERSION_COLUMNS), key=lambda row: (str(row[0]), row[2]))
     return memories, links, versions
+
+
+_LATER = datetime(2999, 1, 1, tzinfo=UTC)
+_READ_AT = datetime(2025, 6, 1, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -64,6 +59,8 @@ def store() -> dict[str, list[Any]]:
                 text=f"explicit {i}",
                 metadata={"source": "test", "score": i / 7},
                 importance=i / 10,
+                pinned=i % 2 == 0,
+                expires_at=_LATER if i % 3 == 0 else None,
             )
             for i in range(10)
         ]
@@ -71,6 +68,7 @@ def store() -> dict[str, list[Any]]:
         ids = [result.memory_id for result in results[tenant]]
         # a history beyond "created": an update, and a deleted memory whose tombstone travels too
         memory_update(memory=Memory.objects.get(pk=ids[0]), importance=0.5)
+        Memory.objects.filter(pk__in=ids[:5]).update(last_accessed_at=_READ_AT, access_count=7)
         if tenant == "acme":
             gone = memory_batch_upsert(tenant=tenant, drafts=[MemoryDraft(payload={"content": "gone"})])
             memory_delete(memory=Memory.objects.get(pk=gone[0].memory_id))
@@ -115,6 +113,54 @@ def test_round_trip_recreates_the_store_exactly(store: dict[str, list[Any]], tmp
     assert "and 84 versions of their history (0 already present)" in message
     assert _snapshot() == before
     assert set(Memory.objects.values_list("vector_status", flat=True)) == {"pending"}
+
+
+def test_aging_and_access_counts_round_trip(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    # Given memories pinned, expiring and read (format 3 carries all four fields)
+    path = _export(tmp_path, "--tenant", "acme")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[0]["version"] == 3
+    exported = {record["id"]: record for record in records if record["type"] == "memory"}
+    aged = Memory.objects.filter(tenant="acme").values_list(
+        "id", "pinned", "expires_at", "last_accessed_at", "access_count"
+    )
+    before = sorted(aged)
+    assert {row[1] for row in before} == {True, False} and {row[4] for row in before} == {0, 7}
+    assert {row[2] for row in before} == {_LATER, None}
+    read = next(row for row in before if row[4] == 7)
+    assert exported[str(read[0])]["last_accessed_at"] == _READ_AT.isoformat()
+
+    # When the tenant is emptied and the file imported
+    Memory.objects.filter(tenant="acme").delete()
+    _import(path)
+
+    # Then the four fields are back exactly
+    assert sorted(aged) == before
+
+
+def test_a_format_2_file_imports_with_the_defaults(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    # Given a file as format 2 wrote it: no aging, no access counts
+    path = _export(tmp_path, "--tenant", "globex")
+    old = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if record["type"] == "header":
+            record["version"] = 2
+        for name in ("pinned", "expires_at", "last_accessed_at", "access_count"):
+            record.pop(name, None)
+        old.append(json.dumps(record))
+    path.write_text("\n".join(old) + "\n")
+    Memory.objects.filter(tenant="globex").delete()
+
+    message = _import(path)
+
+    # Then every memory is back, not pinned, never expiring, never read
+    assert "Imported 40 memories (0 already present)" in message
+    rows = Memory.objects.filter(tenant="globex").values_list(
+        "pinned", "expires_at", "last_accessed_at", "access_count"
+    )
+    assert set(rows) == {(False, None, None, 0)}
+    assert Memory.objects.filter(tenant="globex").count() == 40
 
 
 def test_reimport_changes_nothing(store: dict[str, list[Any]], tmp_path: Path) -> None:
@@ -196,10 +242,13 @@ _MEMORY_LINE = (
         (
             '{"type": "link", "tenant": "t", "source": "7d4f3c8e-0000-4000-8000-000000000000", '
             '"target": "7d4f3c8e-0000-4000-8000-000000000000", "created_at": "2025-01-01T00:00:00+00:00"}',
-            "line 2: a link needs two different ends",
+            "line 2: A memory cannot link to itself.",
         ),
-        ('{"type": "header", "format": "other", "version": 1}', "line 2: not a soma-memories export of version 1 or 2"),
-        # The API's input rules (memories.values) hold for imports too
+        (
+            '{"type": "header", "format": "other", "version": 1}',
+            "line 2: not a soma-memories export of version 1, 2 or 3",
+        ),
+        # The API's input rules (memories.values, memories.validation, graph.validation) hold for imports too
         (
             _MEMORY_LINE.format(payload="{}", importance="0", created='"2025-02-30T00:00:00+00:00"'),
             "line 2: '2025-02-30",
@@ -210,10 +259,29 @@ _MEMORY_LINE = (
         ),
         (
             _MEMORY_LINE.format(payload='{"n": ' + "9" * 401 + "}", importance="0", created=_OK),
-            "line 2: payload or metadata",
+            "line 2: payload: numbers must be finite",
         ),
-        (_MEMORY_LINE.format(payload="{}", importance='"0.5"', created=_OK), "line 2: importance must be a number"),
-        (_MEMORY_LINE.format(payload="{}", importance="true", created=_OK), "line 2: importance must be a number"),
+        (
+            _MEMORY_LINE.format(payload="{}", importance='"0.5"', created=_OK),
+            "line 2: importance must be a number between 0 and 1.",
+        ),
+        (
+            _MEMORY_LINE.format(payload="{}", importance="true", created=_OK),
+            "line 2: importance must be a number between 0 and 1.",
+        ),
+        (_MEMORY_LINE.format(payload="[1]", importance="0", created=_OK), "line 2: payload must be a JSON object."),
+        (
+            _MEMORY_LINE.format(payload="{}", importance="0", created=_OK)[:-1] + ', "pinned": "yes"}',
+            "line 2: pinned must be",
+        ),
+        (
+            _MEMORY_LINE.format(payload="{}", importance="0", created=_OK)[:-1] + ', "access_count": -1}',
+            "line 2: access_count must be a whole number from 0.",
+        ),
+        (
+            _MEMORY_LINE.format(payload="{}", importance="0", created=_OK)[:-1] + ', "expires_at": "soon"}',
+            "line 2: expires_at: 'soon' is not an ISO-8601 date-time.",
+        ),
         (
             '{"type": "node", "id": "7d4f3c8e-0000-4000-8000-000000000000", "tenant": "t", "coordinate": "1,2", '
             '"created_at": "2025-13-01T00:00:00"}',
@@ -222,7 +290,7 @@ _MEMORY_LINE = (
         (
             '{"type": "link", "tenant": "t", "source": "7d4f3c8e-0000-4000-8000-000000000000", '
             '"target": "7d4f3c8e-0000-4000-8000-000000000001", "strength": "2", "created_at": ' + _OK + "}",
-            "line 2: a link needs two different ends, a finite strength",
+            "line 2: strength must be a finite number.",
         ),
     ],
 )

@@ -17,7 +17,7 @@ COMPOSE_VARIABLES = {"POSTGRES_PASSWORD"}
 def settings_variables() -> set[str]:
     source = (BASE_DIR / "soma_project" / "settings.py").read_text()
     names = set(re.findall(r"\benv\.[a-z_]+\(\s*\"([A-Z][A-Z0-9_]*)\"", source))
-    for secret in re.findall(r"\b_read_secret\(\s*\"([A-Z][A-Z0-9_]*)\"", source):
+    for secret in re.findall(r"\bread_secret\(env,\s*\"([A-Z][A-Z0-9_]*)\"", source):
         names |= {secret, f"{secret}_FILE"}
     return names
 

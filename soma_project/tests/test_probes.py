@@ -1,4 +1,10 @@
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
+
+from graph.models import Link
+from memories.models import Memory
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +65,24 @@ def test_stats_global_without_token_and_per_tenant_with_one(api_for):
         "vectors_pending": mine["vectors_pending"],
     }
     assert api_for(token="wrong").get("/stats").status_code == 401
+
+
+def test_stats_and_health_leave_out_links_that_touch_an_expired_memory(api, api_for):
+    # Given a -> b, b -> c and c -> a, then b expired (not purged yet)
+    ids = {}
+    for name, coord in (("a", "1,1"), ("b", "2,2"), ("c", "3,3")):
+        ids[name] = api.post("/memories", {"payload": {"content": name}, "coord": coord}).json()["memory"]["id"]
+    for source, target in (("a", "b"), ("b", "c"), ("c", "a")):
+        response = api.post("/graph/link", {"from_id": ids[source], "to_id": ids[target]})
+        assert response.status_code == 200, response.content
+    assert api.get("/stats").json()["total_links"] == 3
+    Memory.objects.filter(pk=ids["b"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    # Then only c -> a is counted, per tenant and globally, though every link row is still there
+    assert api.get("/stats").json()["total_links"] == 1
+    assert api_for(token=None).get("/stats").json()["total_links"] == 1
+    assert api.get("/health").json()["database"]["links"] == 1
+    assert Link.objects.count() == 3
 
 
 def test_openapi_and_docs_render(api_for):

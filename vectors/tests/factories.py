@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from memories.models import Memory
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors.embedding import MODEL_NAME
 from vectors.sparse import bm25_document
 from vectors.stores.base import VectorPoint

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from memories.models import Memory, VectorStatus
-from memories.services import memory_delete
+from memories.services.delete import memory_delete
 from vectors.runtime import store_cooldown
 from vectors.services.indexing import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded
 from vectors.services.maintenance import memories_reindex

@@ -8,7 +8,7 @@ from django.db import connection
 
 from memories.filters import parse_filters
 from memories.models import Memory
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors import metrics
 from vectors.selectors import memory_search, memory_similar
 from vectors.stores.base import VectorStore

@@ -11,7 +11,7 @@ from django.test import override_settings
 
 from memories.filters import parse_filters
 from memories.models import Memory
-from memories.services import memory_update
+from memories.services.update import memory_update
 from vectors import metrics
 from vectors.runtime import texts_embed, vector_store_ready
 from vectors.selectors import memory_search

@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.services.indexing import memories_index
 from vectors.services.maintenance import (

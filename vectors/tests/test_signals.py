@@ -9,7 +9,9 @@ from django.db.models.signals import post_save
 from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
-from memories.services import MemoryDraft, memory_batch_upsert, memory_delete, memory_update, memory_upsert
+from memories.services.create import MemoryDraft, memory_batch_upsert, memory_upsert
+from memories.services.delete import memory_delete
+from memories.services.update import memory_update
 from vectors import metrics
 from vectors.backend import embedding_model_name, reset_vector_store, vector_collection_name
 from vectors.selectors import memory_search
