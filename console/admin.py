@@ -38,7 +38,7 @@ from console.selectors import REINDEX_BATCH, memory_dirty_count, memory_dirty_id
 from console.vector_ops import memories_reembed, similar_memories
 from graph.admin import BARE_NODE_LABEL, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
-from graph.selectors import Neighbor, neighbors_find
+from graph.selectors.neighbors import Neighbor, neighbors_find
 from graph.services import link_save
 from memories.models import SEARCH_CONFIG, Memory
 from memories.services import MemoryDraft, memory_delete, memory_update, memory_upsert

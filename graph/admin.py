@@ -18,7 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from graph.models import Link
-from graph.selectors import link_filter_choices, link_table_estimate
+from graph.selectors.links import link_filter_choices, link_table_estimate
 from graph.services import link_save
 from memories.admin_filters import CachedChoicesFilter
 from memories.coordinates import looks_like_coordinate, parse_coordinate

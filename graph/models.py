@@ -23,9 +23,16 @@ class LinkQuerySet(models.QuerySet["Link"]):
 
 
 class Link(models.Model):
-    # Denormalised from the ends, which must share it (checked by the `graph_link_same_tenant`
-    # trigger, migration 0002): because no link crosses tenants, a traversal that starts in a
-    # tenant can never leave it, and tenant-scoped reads need no join.
+    """A typed, weighted, directed edge between two nodes of one tenant's graph.
+
+    An end is a memory or a bare coordinate node (a `Memory` row with `bare_node` set); deleting
+    either end deletes the link. A pair of ends holds at most one link of each `link_type`.
+    """
+
+    # Denormalised from the ends, which must share it (checked by the `link_same_tenant` trigger,
+    # migration 0003, which also keeps a linked memory's tenant fixed): because no link crosses
+    # tenants, a traversal that starts in a tenant can never leave it, and tenant-scoped reads
+    # need no join.
     tenant = models.CharField(max_length=64)
     # No single-column FK indexes: link_out / link_in below lead with these columns.
     source = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="outgoing_links", db_index=False)

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from graph.errors import GraphErrorCode, InvalidInput, NotFound, Unprocessable
 from graph.models import LINK_TYPE_RE, Link
-from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
+from graph.selectors.nodes import REF_FIELDS, MemoryRef, nodes_resolve
 from memories.coordinates import parse_coordinate
 from memories.models import Memory
 from memories.text import json_depth

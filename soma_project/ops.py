@@ -13,7 +13,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
-from graph.selectors import link_count
+from graph.selectors.links import link_count
 from memories.schemas import ErrorOut
 from memories.selectors import memory_counts
 from soma_project.auth import BearerAuth, optional_principal

@@ -13,7 +13,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router
 
-from graph.selectors import neighbors_for_many
+from graph.selectors.neighbors import neighbors_for_many
 from memories.access import memory_access_record
 from memories.filters import parse_filters
 from memories.models import Memory

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from graph.models import Link
-from graph.selectors import MemoryRef
+from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
 from memories.models import Memory
 from vectors.services import memories_index
