@@ -12,10 +12,12 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from console import history_views
 from console.changelist import EXCERPT_CHARS, MemoryChangeList, memories_matching
 from console.exports import memory_export_lines
 from console.forget import forget_view
 from console.forms import MemoryAddForm, MemoryChangeForm
+from console.history_selectors import memory_versions_panel
 from console.inlines import MemoryIncomingLinkInline, MemoryOutgoingLinkInline
 from console.list_filters import NamespaceFilter, TenantFilter
 from console.pagination import EstimatedCountPaginator
@@ -190,6 +192,8 @@ class MemoryAdmin(admin.ModelAdmin):
         if obj is not None and not add:
             context["similar"] = similar_memories(memory=obj, limit=10)
             context["neighbourhood"] = memory_neighbourhood(memory=obj)
+            context["versions"] = memory_versions_panel(tenant=obj.tenant, memory_id=obj.pk)
+            context["can_restore"] = self.has_change_permission(request, obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     # --- actions
@@ -212,7 +216,7 @@ class MemoryAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="memories-{stamp}.jsonl"'
         return response
 
-    # --- the index panel's reindex button
+    # --- the index panel's reindex button, forget by policy
 
     def get_urls(self) -> list[URLPattern]:
         extra = [
@@ -222,6 +226,26 @@ class MemoryAdmin(admin.ModelAdmin):
                 name="memories_memory_reindex_dirty",
             ),
             path("forget/", self.admin_site.admin_view(self.forget_view), name="memories_memory_forget"),
+            path(
+                "recently-deleted/",
+                self.admin_site.admin_view(self.recently_deleted_view),
+                name="memories_memory_recently_deleted",
+            ),
+            path(
+                "recently-deleted/restore/",
+                self.admin_site.admin_view(self.restore_removed_view),
+                name="memories_memory_restore_removed",
+            ),
+            path(
+                "<path:object_id>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="memories_memory_versions",
+            ),
+            path(
+                "<path:object_id>/restore-version/",
+                self.admin_site.admin_view(self.restore_version_view),
+                name="memories_memory_restore_version",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -230,3 +254,17 @@ class MemoryAdmin(admin.ModelAdmin):
 
     def forget_view(self, request: HttpRequest) -> HttpResponse:
         return forget_view(self, request)
+
+    # --- history: versions, restore, recently deleted
+
+    def versions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return history_views.versions_view(self, request, object_id)
+
+    def restore_version_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return history_views.restore_version_view(self, request, object_id)
+
+    def recently_deleted_view(self, request: HttpRequest) -> HttpResponse:
+        return history_views.recently_deleted_view(self, request)
+
+    def restore_removed_view(self, request: HttpRequest) -> HttpResponse:
+        return history_views.restore_removed_view(self, request)
