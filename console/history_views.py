@@ -91,17 +91,17 @@ def recently_deleted_view(model_admin: MemoryAdmin, request: HttpRequest) -> Htt
     """Memories deleted, expired or forgotten within SOMA_HISTORY_RETENTION_DAYS, newest first."""
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
-    tenant = request.GET.get("tenant", "").strip()[:TENANT_MAX_CHARS] or None
-    page = removed_page(tenant=tenant, page=_positive_int(request.GET.get("page")) or 1)
+    tenant = request.GET.get("tenant", "").strip()[:TENANT_MAX_CHARS]
+    page = removed_page(tenant=tenant or None, page=_positive_int(request.GET.get("page")) or 1)
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": Memory._meta,
         "title": "Recently deleted memories",
-        "tenant": tenant or "",
+        "tenant": tenant,
         "page": page,
         "can_restore": model_admin.has_change_permission(request),
-        "next_query": urlencode({"tenant": tenant or "", "page": page.page + 1}),
-        "previous_query": urlencode({"tenant": tenant or "", "page": page.page - 1}),
+        "next_query": urlencode({"tenant": tenant, "page": str(page.page + 1)}),
+        "previous_query": urlencode({"tenant": tenant, "page": str(page.page - 1)}),
     }
     return TemplateResponse(request, "admin/memories/memory/recently_deleted.html", context)
 
