@@ -231,3 +231,14 @@ def test_history_pages_query_counts_are_pinned(
     with django_assert_num_queries(6):
         response = curator_client.get(f"{CHANGELIST}{memory.pk}/versions/")
     assert len(response.context["versions"].rows) == 10
+
+
+def test_restore_forms_carry_csrf_and_sit_outside_the_change_form(curator: Any, edited: Memory) -> None:
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(curator)
+    html = client.get(change_url(edited)).content.decode()
+    change_form_end = html.index("</form>", html.index('id="memory_form"'))
+    assert html.index('id="memory-versions"') > change_form_end  # a nested form would submit the change form
+    # Without the token the restore is refused and nothing changes
+    assert client.post(restore_url(edited), {"version": "1"}).status_code == 403
+    assert Memory.objects.get(pk=edited.pk).version == 3
