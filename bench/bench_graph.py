@@ -436,7 +436,8 @@ def compare_rows(graph: Graph, ids: list[uuid.UUID], samples: Samples, url: str,
         django.setup()
     from django.db import connection
 
-    from graph.selectors import neighbors_find, path_find
+    from graph.selectors.neighbors import neighbors_find
+    from graph.selectors.paths import path_find
     from memories.models import Memory
 
     connection.close()

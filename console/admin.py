@@ -2,119 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
-from django.contrib.postgres.search import SearchQuery
-from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import BooleanField, Field, JSONField, Q, QuerySet
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Left
-from django.http import (
-    HttpRequest,
-    HttpResponse,
-    HttpResponseNotAllowed,
-    HttpResponseRedirect,
-    StreamingHttpResponse,
-)
-from django.urls import URLPattern, path, reverse
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import URLPattern, path
 from django.utils import timezone
-from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.text import Truncator
 
+from console import history_views
+from console.changelist import EXCERPT_CHARS, MemoryChangeList, memories_matching
 from console.exports import memory_export_lines
 from console.forget import forget_view
 from console.forms import MemoryAddForm, MemoryChangeForm
+from console.history_selectors import memory_versions_panel
+from console.inlines import MemoryIncomingLinkInline, MemoryOutgoingLinkInline
 from console.list_filters import NamespaceFilter, TenantFilter
 from console.pagination import MemoryPaginator
-from console.selectors import REINDEX_BATCH, memory_dirty_count, memory_dirty_ids
+from console.selectors import memory_neighbourhood
 from console.vector_ops import memories_reembed, similar_memories
-from graph.admin import BARE_NODE_LABEL, IncomingLinkInline, OutgoingLinkInline
-from graph.models import Link
-from graph.selectors import Neighbor, neighbors_find
+from console.views import curator_actor, reindex_dirty_view
 from graph.services import link_save
-from memories.models import SEARCH_CONFIG, Memory
+from memories.models import Memory
 from memories.services.create import MemoryDraft, memory_upsert
 from memories.services.delete import memory_delete
 from memories.services.update import memory_update
-
-EXCERPT_CHARS = 80
-SEARCH_MAX_CHARS = 200
-NEIGHBOURHOOD_HOPS = 2
-NEIGHBOURHOOD_MAX = 50
-
-
-class MemoryChangeList(ChangeList):
-    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet[Memory]:
-        queryset = super().get_queryset(request, exclude_parameters)
-        # A page of rows needs neither the JSON documents nor the full text, only an excerpt.
-        return queryset.defer("payload", "metadata", "text", "search_document").annotate(
-            text_excerpt=Left("text", EXCERPT_CHARS + 1)
-        )
-
-
-class _NoLookupRawIdWidget(ForeignKeyRawIdWidget):
-    """Django's raw-id widget fetches the related row of every inline row to label it: an N+1.
-    The inlines below show that label from the row's joined end instead."""
-
-    def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
-        return "", ""
-
-
-class _JoinedEndInline:
-    end: str
-    formfield_overrides: Mapping[type[Field], Mapping[str, Any]] = {
-        JSONField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 30})}
-    }
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Link]:
-        return super().get_queryset(request).select_related(self.end)  # type: ignore[misc]
-
-    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        kwargs.setdefault("queryset", Memory.with_nodes.all())  # an end may be a bare coordinate node
-        if db_field.name == self.end:
-            kwargs["widget"] = _NoLookupRawIdWidget(db_field.remote_field, self.admin_site, using=kwargs.get("using"))  # type: ignore[attr-defined]
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)  # type: ignore[misc]
-
-    @admin.display(description="memory")
-    def end_memory(self, link: Link) -> str:
-        end_id = getattr(link, f"{self.end}_id")
-        if end_id is None:
-            return "-"
-        memory = getattr(link, self.end)
-        if memory.bare_node:
-            return f"{memory.coord_key} ({BARE_NODE_LABEL})"
-        url = reverse("admin:memories_memory_change", args=[end_id])
-        return format_html('<a href="{}">{}</a> {}', url, str(memory), Truncator(memory.text).chars(60))
-
-
-class MemoryOutgoingLinkInline(_JoinedEndInline, OutgoingLinkInline):
-    end = "target"
-    fields = ["target", "end_memory", *[f for f in OutgoingLinkInline.fields if f != "target"]]
-    readonly_fields = [*OutgoingLinkInline.readonly_fields, "end_memory"]
-
-
-class MemoryIncomingLinkInline(_JoinedEndInline, IncomingLinkInline):
-    end = "source"
-    fields = ["source", "end_memory", *[f for f in IncomingLinkInline.fields if f != "source"]]
-    readonly_fields = [*IncomingLinkInline.readonly_fields, "end_memory"]
-
-
-def _actor(request: HttpRequest) -> str:
-    """Who a curator's change is recorded as in the memory's history."""
-    return f"admin:{request.user.get_username()}"
-
-
-def _like_pattern(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 @admin.register(Memory)
@@ -169,16 +83,7 @@ class MemoryAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Memory], search_term: str
     ) -> tuple[QuerySet[Memory], bool]:
-        term = search_term.strip()[:SEARCH_MAX_CHARS]
-        if not term:
-            return queryset, False
-        # Both branches have an index: GIN on search_document and a trigram GIN on payload::text
-        # (console migration 0002_console_indexes), so a rare word does not scan the table.
-        payload_match = RawSQL(
-            '"memories_memory"."payload"::text ILIKE %s', [_like_pattern(term)], output_field=BooleanField()
-        )
-        matches = Q(search_document=SearchQuery(term, config=SEARCH_CONFIG, search_type="websearch")) | Q(payload_match)
-        return queryset.filter(matches), False
+        return memories_matching(queryset, search_term), False
 
     # --- change and add pages
 
@@ -237,7 +142,7 @@ class MemoryAdmin(admin.ModelAdmin):
                 text=data["text"] if "text" in changed else None,
                 importance=data["importance"] if "importance" in changed else None,
                 memory_type=data["memory_type"] if "memory_type" in changed else None,
-                actor=_actor(request),
+                actor=curator_actor(request),
             )
         else:
             draft = MemoryDraft(
@@ -250,7 +155,7 @@ class MemoryAdmin(admin.ModelAdmin):
                 metadata=data["metadata"],
                 importance=data["importance"],
             )
-            stored, created = memory_upsert(tenant=data["tenant"], draft=draft, actor=_actor(request))
+            stored, created = memory_upsert(tenant=data["tenant"], draft=draft, actor=curator_actor(request))
             if not created:
                 messages.info(
                     request, f"Coordinate {stored.coord_key} existed in the namespace: that memory was replaced."
@@ -269,13 +174,13 @@ class MemoryAdmin(admin.ModelAdmin):
             link_save(link=link)
 
     def delete_model(self, request: HttpRequest, obj: Memory) -> None:
-        memory_delete(memory=obj, actor=_actor(request))
+        memory_delete(memory=obj, actor=curator_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Memory]) -> None:
         # One by one through the service: each delete sends post_delete, which removes the vector.
         with transaction.atomic():
             for memory in queryset.defer(None):
-                memory_delete(memory=memory, actor=_actor(request))
+                memory_delete(memory=memory, actor=curator_actor(request))
 
     def render_change_form(
         self,
@@ -288,7 +193,9 @@ class MemoryAdmin(admin.ModelAdmin):
     ) -> HttpResponse:
         if obj is not None and not add:
             context["similar"] = similar_memories(memory=obj, limit=10)
-            context["neighbourhood"] = _neighbourhood(obj)
+            context["neighbourhood"] = memory_neighbourhood(memory=obj)
+            context["versions"] = memory_versions_panel(tenant=obj.tenant, memory_id=obj.pk)
+            context["can_restore"] = self.has_change_permission(request, obj)
         return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     # --- actions
@@ -311,7 +218,7 @@ class MemoryAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="memories-{stamp}.jsonl"'
         return response
 
-    # --- the index panel's reindex button
+    # --- the index panel's reindex button, forget by policy
 
     def get_urls(self) -> list[URLPattern]:
         extra = [
@@ -321,68 +228,45 @@ class MemoryAdmin(admin.ModelAdmin):
                 name="memories_memory_reindex_dirty",
             ),
             path("forget/", self.admin_site.admin_view(self.forget_view), name="memories_memory_forget"),
+            path(
+                "recently-deleted/",
+                self.admin_site.admin_view(self.recently_deleted_view),
+                name="memories_memory_recently_deleted",
+            ),
+            path(
+                "recently-deleted/restore/",
+                self.admin_site.admin_view(self.restore_removed_view),
+                name="memories_memory_restore_removed",
+            ),
+            path(
+                "<path:object_id>/versions/",
+                self.admin_site.admin_view(self.versions_view),
+                name="memories_memory_versions",
+            ),
+            path(
+                "<path:object_id>/restore-version/",
+                self.admin_site.admin_view(self.restore_version_view),
+                name="memories_memory_restore_version",
+            ),
         ]
         return extra + super().get_urls()
 
     def reindex_dirty_view(self, request: HttpRequest) -> HttpResponse:
-        return _reindex_dirty(self, request)
+        return reindex_dirty_view(self, request)
 
     def forget_view(self, request: HttpRequest) -> HttpResponse:
         return forget_view(self, request)
 
+    # --- history: versions, restore, recently deleted
 
-def _reindex_dirty(model_admin: MemoryAdmin, request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    if not model_admin.has_change_permission(request):
-        raise PermissionDenied
-    ids = memory_dirty_ids(limit=REINDEX_BATCH)
-    summary = memories_reembed(ids=ids)
-    remaining = memory_dirty_count()
-    if not ids:
-        model_admin.message_user(request, "No memory needs re-indexing.", messages.SUCCESS)
-    else:
-        text = (
-            f"Re-indexed {summary.indexed} of {len(ids)} dirty memories ({summary.failed} failed); "
-            f"{remaining} still pending or failed."
-        )
-        if summary.failed:
-            text += f" Reason: {'; '.join(summary.errors) or 'unknown error'}."
-        model_admin.message_user(request, text, messages.ERROR if summary.failed else messages.SUCCESS)
-    target = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("admin:index", current_app=model_admin.admin_site.name)
-    return HttpResponseRedirect(target)
+    def versions_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return history_views.versions_view(self, request, object_id)
 
+    def restore_version_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        return history_views.restore_version_view(self, request, object_id)
 
-@dataclass
-class NeighbourRow:
-    memory: Memory
-    depth: int
-    via: str
+    def recently_deleted_view(self, request: HttpRequest) -> HttpResponse:
+        return history_views.recently_deleted_view(self, request)
 
-
-@dataclass
-class Neighbourhood:
-    rows: list[NeighbourRow] = field(default_factory=list)
-    truncated: bool = False
-
-
-def _node_label(node: Memory) -> str:
-    return f"{node.coord_key} ({BARE_NODE_LABEL})" if node.bare_node else str(node)
-
-
-def _neighbourhood(memory: Memory) -> Neighbourhood:
-    found: list[Neighbor] = neighbors_find(
-        tenant=memory.tenant, start=memory, hops=NEIGHBOURHOOD_HOPS, limit=NEIGHBOURHOOD_MAX + 1, direction="both"
-    )
-    labels = {memory.pk: "this memory", **{n.id: _node_label(n.node) for n in found}}
-    rows = [
-        NeighbourRow(
-            memory=n.node,
-            depth=n.depth,
-            via=f"{n.link_type} ({n.strength:g}) with {labels.get(n.via_id, str(n.via_id))}",
-        )
-        for n in found[:NEIGHBOURHOOD_MAX]
-    ]
-    return Neighbourhood(rows=rows, truncated=len(found) > NEIGHBOURHOOD_MAX)
+    def restore_removed_view(self, request: HttpRequest) -> HttpResponse:
+        return history_views.restore_removed_view(self, request)

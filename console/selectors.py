@@ -1,10 +1,10 @@
 """Reads the console needs beyond memories.selectors: filter choices, the index panel, the dirty
-queue, and when a login lockout ends."""
+queue, a memory's neighbourhood, and when a login lockout ends."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -15,8 +15,12 @@ from django.db import connection
 from django.db.models import Count, Q
 from django.http import HttpRequest
 
+from graph.admin import BARE_NODE_LABEL
+from graph.selectors.neighbors import Neighbor, neighbors_find
 from memories.models import Memory, MemoryType, VectorStatus
 
+NEIGHBOURHOOD_HOPS = 2
+NEIGHBOURHOOD_MAX = 50
 # Filter choices change rarely; a minute of staleness saves a DISTINCT over every row per page load.
 # Dirty memories re-embedded per click of the index panel's button: ~100 texts/s per core, so the
 # request stays within a few seconds; `manage.py reindex --dirty` handles any number.
@@ -124,6 +128,40 @@ def memory_dirty_ids(*, limit: int) -> list[uuid.UUID]:
 
 def memory_dirty_count() -> int:
     return Memory.objects.dirty().count()
+
+
+@dataclass
+class NeighbourRow:
+    memory: Memory
+    depth: int
+    via: str
+
+
+@dataclass
+class Neighbourhood:
+    rows: list[NeighbourRow] = field(default_factory=list)
+    truncated: bool = False
+
+
+def _node_label(node: Memory) -> str:
+    return f"{node.coord_key} ({BARE_NODE_LABEL})" if node.bare_node else str(node)
+
+
+def memory_neighbourhood(*, memory: Memory) -> Neighbourhood:
+    """The change page's panel: what lies within two hops, nearest first, capped."""
+    found: list[Neighbor] = neighbors_find(
+        tenant=memory.tenant, start=memory, hops=NEIGHBOURHOOD_HOPS, limit=NEIGHBOURHOOD_MAX + 1, direction="both"
+    )
+    labels = {memory.pk: "this memory", **{n.id: _node_label(n.node) for n in found}}
+    rows = [
+        NeighbourRow(
+            memory=n.node,
+            depth=n.depth,
+            via=f"{n.link_type} ({n.strength:g}) with {labels.get(n.via_id, str(n.via_id))}",
+        )
+        for n in found[:NEIGHBOURHOOD_MAX]
+    ]
+    return Neighbourhood(rows=rows, truncated=len(found) > NEIGHBOURHOOD_MAX)
 
 
 def login_lockout_ends(*, request: HttpRequest, credentials: dict[str, Any] | None) -> datetime | None:

@@ -18,7 +18,7 @@ from django.http import HttpRequest
 from core.admin import CachedChoicesFilter, EstimatedCountPaginator
 from core.errors import InvalidInput
 from graph.models import Link
-from graph.selectors import link_filter_choices
+from graph.selectors.links import link_filter_choices
 from graph.services import link_save
 from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.models import Memory

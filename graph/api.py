@@ -10,7 +10,7 @@ from pydantic import ValidationError as PydanticValidationError
 from core.errors import ErrorCode, InvalidInput, error_responses
 from core.jsonrules import StrictJsonParser
 from core.tenancy import request_tenant
-from graph import selectors, services
+from graph import services
 from graph.schemas import (
     LinkDeletedOut,
     LinkDeleteQuery,
@@ -24,7 +24,10 @@ from graph.schemas import (
     PathOut,
     PathQuery,
 )
-from graph.selectors import MemoryRef
+from graph.selectors.links import links_list
+from graph.selectors.neighbors import neighbors_find
+from graph.selectors.nodes import MemoryRef, memory_label, nodes_resolve
+from graph.selectors.paths import path_find
 
 router = Router(tags=["graph"])
 
@@ -95,10 +98,10 @@ def delete_link(request: HttpRequest, query: Query[LinkDeleteQuery]) -> dict[str
 def list_links(request: HttpRequest, query: Query[LinksQuery]) -> dict[str, Any]:
     """A coordinate that is no node has no links: 200 and `[]`."""
     tenant = request_tenant(request)
-    (node,) = selectors.nodes_resolve(tenant=tenant, refs=[MemoryRef.parse(query.ref, namespace=query.namespace)])
+    (node,) = nodes_resolve(tenant=tenant, refs=[MemoryRef.parse(query.ref, namespace=query.namespace)])
     if node is None:
         return {"links": [], "next_cursor": None}
-    page = selectors.links_list(
+    page = links_list(
         tenant=tenant,
         memory=node,
         direction=query.direction,
@@ -114,10 +117,10 @@ def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, A
     """Nearest first; `memory` is null for a coordinate where no memory is stored. No node: `[]`."""
     tenant = request_tenant(request)
     ref = MemoryRef.of(id=query.id, coord=query.coord, namespace=query.namespace, side="start")
-    (start,) = selectors.nodes_resolve(tenant=tenant, refs=[ref])
+    (start,) = nodes_resolve(tenant=tenant, refs=[ref])
     if start is None:
         return {"coord": ref.coord_key, "id": None, "neighbors": []}
-    found = selectors.neighbors_find(
+    found = neighbors_find(
         tenant=tenant,
         start=start,
         hops=query.k_hop,
@@ -151,10 +154,10 @@ def path(request: HttpRequest, query: Query[PathQuery]) -> dict[str, Any]:
     or when an end is a coordinate that is no node at all."""
     tenant = request_tenant(request)
     source_ref, target_ref = _ends(query)
-    source, target = selectors.nodes_resolve(tenant=tenant, refs=[source_ref, target_ref])
+    source, target = nodes_resolve(tenant=tenant, refs=[source_ref, target_ref])
     found = None
     if source is not None and target is not None:
-        found = selectors.path_find(
+        found = path_find(
             tenant=tenant,
             source=source,
             target=target,
@@ -165,7 +168,7 @@ def path(request: HttpRequest, query: Query[PathQuery]) -> dict[str, Any]:
     nodes = found.nodes if found else []
     return {
         "found": found is not None,
-        "path": [selectors.memory_label(node) for node in nodes],
+        "path": [memory_label(node) for node in nodes],
         "ids": [node.pk for node in nodes],
         "link_types": found.link_types if found else [],
         "length": found.length if found else 0,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import sys
 
 from django.core.exceptions import ValidationError
@@ -7,10 +8,10 @@ from django.db import models
 from django.db.models import CharField, F, Func, Q
 from django.db.models.lookups import Exact
 
-from core.errors import ServiceError
-from graph.validation import LINK_TYPE_PATTERN, validate_link_ends, validate_link_metadata, validate_link_type
 from memories.models import Memory
 
+LINK_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+LINK_TYPE_RE = re.compile(LINK_TYPE_PATTERN)
 # float8 also holds ±Infinity and NaN (which PostgreSQL sorts above Infinity): bounding by the
 # largest finite double refuses all three.
 MAX_STRENGTH = sys.float_info.max
@@ -22,9 +23,16 @@ class LinkQuerySet(models.QuerySet["Link"]):
 
 
 class Link(models.Model):
-    # Denormalised from the ends, which must share it (checked by the `graph_link_same_tenant`
-    # trigger, migration 0003): because no link crosses tenants, a traversal that starts in a
-    # tenant can never leave it, and tenant-scoped reads need no join.
+    """A typed, weighted, directed edge between two nodes of one tenant's graph.
+
+    An end is a memory or a bare coordinate node (a `Memory` row with `bare_node` set); deleting
+    either end deletes the link. A pair of ends holds at most one link of each `link_type`.
+    """
+
+    # Denormalised from the ends, which must share it (checked by the `link_same_tenant` trigger,
+    # migration 0003, which also keeps a linked memory's tenant fixed): because no link crosses
+    # tenants, a traversal that starts in a tenant can never leave it, and tenant-scoped reads
+    # need no join.
     tenant = models.CharField(max_length=64)
     # No single-column FK indexes: link_out / link_in below lead with these columns.
     source = models.ForeignKey(Memory, on_delete=models.CASCADE, related_name="outgoing_links", db_index=False)
@@ -61,18 +69,11 @@ class Link(models.Model):
         return f"{self.source_id} -[{self.link_type}]-> {self.target_id}"
 
     def clean(self) -> None:
-        # The API's rules (graph.validation), so the admin refuses what the API refuses.
         errors: dict[str, str] = {}
-        for name, check in (
-            ("target", lambda: validate_link_ends(self.source_id, self.target_id)),
-            # A blank link_type is the field's own error ("required").
-            ("link_type", lambda: validate_link_type(self.link_type) if self.link_type else None),
-            ("metadata", lambda: validate_link_metadata(self.metadata)),
-        ):
-            try:
-                check()
-            except ServiceError as exc:
-                errors[name] = str(exc.detail)
+        if self.source_id is not None and self.source_id == self.target_id:
+            errors["target"] = "A memory cannot link to itself."
+        if self.link_type and not LINK_TYPE_RE.match(self.link_type):
+            errors["link_type"] = "1-64 characters of [A-Za-z0-9_.:-]."
         if self.source_id is not None and self.target_id is not None:
             tenants = dict(
                 Memory.with_nodes.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant")

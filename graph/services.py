@@ -12,7 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from core.errors import NotFound, Unprocessable
 from graph.errors import GraphErrorCode
 from graph.models import Link
-from graph.selectors import REF_FIELDS, MemoryRef, nodes_resolve
+from graph.selectors.nodes import REF_FIELDS, MemoryRef, nodes_resolve
 from graph.validation import validate_link_ends, validate_link_metadata, validate_link_type, validate_strength
 from memories.coordinates import parse_coordinate
 from memories.models import Memory

@@ -13,7 +13,6 @@ class MemoryErrorCode(StrEnum):
     INVALID_REFERENCE = "invalid_reference"
     INVALID_PAYLOAD = "invalid_payload"
     BATCH_ITEM_INVALID = "batch_item_invalid"
-    COORDINATE_CONFLICT = "coordinate_conflict"
     COORDINATE_TAKEN = "coordinate_taken"
     VERSION_NOT_FOUND = "version_not_found"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"

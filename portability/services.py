@@ -42,6 +42,7 @@ from memories.validation import (
     validate_text,
 )
 from memories.values import moment_parse
+from portability.errors import PortabilityErrorCode
 
 FORMAT = "soma-memories"
 # 2 added `version` records and each memory's `version`; 3 each memory's aging (`pinned`,
@@ -73,7 +74,7 @@ class ImportSummary:
 
 class ImportFormatError(InvalidInput):
     def __init__(self, line: int, detail: str) -> None:
-        super().__init__(f"line {line}: {detail}", "invalid_import_record")
+        super().__init__(f"line {line}: {detail}", PortabilityErrorCode.INVALID_IMPORT_RECORD)
 
 
 def export_count(*, tenant: str | None = None) -> int:

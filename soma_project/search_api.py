@@ -15,7 +15,7 @@ from ninja import Query, Router
 
 from core.errors import error_responses
 from core.tenancy import request_tenant
-from graph.selectors import neighbors_for_many
+from graph.selectors.neighbors import neighbors_for_many
 from memories.access import memory_access_record
 from memories.filters import parse_filters
 from memories.models import Memory

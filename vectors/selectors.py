@@ -27,6 +27,7 @@ from memories.selectors import memories_by_ids
 from vectors import fusion, metrics
 from vectors.backend import get_vector_store
 from vectors.embedding import EmbeddingError
+from vectors.errors import VectorErrorCode
 from vectors.runtime import COOLDOWN_MARK, store_cooldown, texts_embed, vector_store_ready
 from vectors.sparse import bm25_query
 from vectors.stores.base import VectorStoreError
@@ -93,16 +94,12 @@ def memory_search(
     Queries: one, to load the hits (none with load=False, unless degraded); two when re-ranking.
     """
     if mode not in SEARCH_MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}.", "invalid_mode")
+        raise InvalidInput(f"mode must be one of {', '.join(SEARCH_MODES)}.", VectorErrorCode.INVALID_MODE)
     scope = _Scope(tenant=tenant, namespace=namespace, memory_type=memory_type, conditions=list(conditions))
     started = time.perf_counter()
     rank = {"keyword": _sparse_ranked, "hybrid": _hybrid_ranked}.get(mode, _dense_ranked)
     if ranking is not None and ranking.active:
-        from vectors.ranking import search_ranked  # it builds on this module
-
-        result = search_ranked(
-            scope, query, rank=rank, mode=mode, top_k=top_k, offset=offset, ranking=ranking, load=load
-        )
+        result = ranking.search(scope, query, rank=rank, mode=mode, top_k=top_k, offset=offset, load=load)
         metrics.SEARCH_SECONDS.labels(mode=mode).observe(time.perf_counter() - started)
         return result
     try:

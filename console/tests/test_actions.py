@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from graph.models import Link
-from graph.selectors import MemoryRef
+from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
 from memories.models import Memory
 

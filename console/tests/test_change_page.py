@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils.html import escape
 
 from graph.models import Link
-from graph.selectors import MemoryRef
+from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
 from memories.models import Memory
 from vectors.services.indexing import memories_index
@@ -189,13 +189,15 @@ def test_change_page_query_count_is_pinned(
     assert memories_index(ids=list(Memory.objects.values_list("pk", flat=True))).indexed == 6
     curator_client.get(change_url(memory))
     # When the page is opened: session, user, memory, user and group permissions, the two inlines
-    # (ends joined), the similar memories, the neighbourhood's two levels and its memories.
-    with django_assert_num_queries(11):
+    # (ends joined), the similar memories, the neighbourhood's two levels and its memories, and
+    # one page of versions (with the version before the oldest shown, for its diff).
+    with django_assert_num_queries(12):
         response = curator_client.get(change_url(memory))
     # Then nothing is fetched per link, per similar memory or per neighbour
     assert response.status_code == 200
     assert len(response.context["similar"].items) == 5
     assert len(response.context["neighbourhood"].rows) == 5
+    assert len(response.context["versions"].rows) == 1
 
 
 def test_similar_memories_are_listed_with_links_to_their_pages(curator_client: Client, make_memory: Any) -> None:

@@ -7,7 +7,7 @@ from django.test import Client, RequestFactory
 
 from graph.admin import INLINE_MAX_ROWS, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
-from graph.selectors import MemoryRef
+from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
 from graph.tests.factories import LinkFactory, MemoryFactory
 from memories.models import Memory

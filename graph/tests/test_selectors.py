@@ -6,7 +6,9 @@ from collections import deque
 
 import pytest
 
-from graph.selectors import MemoryRef, neighbors_find, neighbors_for_many, path_find
+from graph.selectors.neighbors import neighbors_find, neighbors_for_many
+from graph.selectors.nodes import MemoryRef
+from graph.selectors.paths import path_find
 from graph.services import link_upsert
 from graph.tests.factories import LinkFactory, MemoryFactory
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from graph.models import Link
-from graph.selectors import MemoryRef
+from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
 from memories.columns import EXPORTED_COLUMNS
 from memories.coordinates import parse_coordinate
