@@ -114,7 +114,12 @@ async def run(url: str, token: str, *, duration: float, concurrency: int, max_re
         await asyncio.gather(*(worker(client, n, deadline, budget, latencies, statuses) for n in range(concurrency)))
         elapsed = time.monotonic() - started
         degraded = (await client.post("/memories/search", json={"query": "coffee"})).json().get("degraded")
-        builds = metric_values((await client.get("/metrics")).text).get("soma_vector_index_builds_total")
+        metrics = metric_values((await client.get("/metrics")).text)
+        builds = metrics.get("soma_vector_index_builds_total")
+        flushes, flush_seconds = (
+            metrics.get("soma_vector_flush_seconds_count"),
+            metrics.get("soma_vector_flush_seconds_sum"),
+        )
     total = sum(len(v) for v in latencies.values())
     errors = sum(n for counter in statuses.values() for key, n in counter.items() if key.startswith("ERROR"))
     print(
@@ -122,6 +127,11 @@ async def run(url: str, token: str, *, duration: float, concurrency: int, max_re
     )
     print(f"search degraded (PostgreSQL fallback): {degraded}")
     print(f"background vector index builds during the run: {'n/a' if builds is None else f'{builds:.0f}'}")
+    if flushes:
+        print(
+            f"vector store flushes since start: {flushes:.0f}, {flush_seconds:.2f} s in all"
+            f" ({flush_seconds / flushes * 1000:.1f} ms each), every request thread waiting meanwhile"
+        )
     print(f"{'kind':<8}{'count':>8}{'share':>8}{'p50 ms':>10}{'p99 ms':>10}  statuses")
     for kind in ("search", "create", "graph"):
         values = latencies.get(kind, [])
@@ -143,6 +153,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--index-threshold", type=int, help="SOMA_INDEX_THRESHOLD for the started server")
+    parser.add_argument("--flush-interval", type=float, help="SOMA_VECTOR_FLUSH_INTERVAL for the started server")
     args = parser.parse_args()
     print("$", " ".join(["bench/load_test.py", *sys.argv[1:]]))
     if args.url:
@@ -163,6 +174,8 @@ def main() -> None:
     env = {"SOMA_LOG_LEVEL": "WARNING"}
     if args.index_threshold is not None:
         env["SOMA_INDEX_THRESHOLD"] = str(args.index_threshold)
+    if args.flush_interval is not None:
+        env["SOMA_VECTOR_FLUSH_INTERVAL"] = str(args.flush_interval)
     if args.server == "gunicorn":
         env.update(
             SOMA_VECTOR_STORE="qdrant",

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, NoReturn
+import re
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
 
 from django.http import HttpRequest
 from ninja.parser import Parser
+from pydantic import BeforeValidator
 
 
 def json_depth(value: Any) -> int:
@@ -84,3 +87,17 @@ def reject_unstorable_strings(data: Any) -> None:
             stack.extend(value.values())
         elif isinstance(value, list):
             stack.extend(value)
+
+
+def _iso_moment(value: Any) -> Any:
+    """pydantic reads a number (or a numeric string, as every query parameter is) as Unix time;
+    the contract's moments are ISO-8601 strings, so a number is refused rather than guessed."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str) and _NUMERIC.fullmatch(value.strip())):
+        raise ValueError("expected an ISO-8601 date-time string, not a number")
+    return value
+
+
+_NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+# A date-time field of a request: an ISO-8601 string only.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_moment)]

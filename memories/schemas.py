@@ -7,6 +7,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
+from core.jsonrules import IsoDateTime
 from core.tenancy import NAME_REGEX
 from memories.dedupe import DEFAULT_THRESHOLD
 from memories.models import MAX_TTL_SECONDS
@@ -27,7 +28,7 @@ class MemoryIn(Schema):
     dedupe: DedupeLiteral = Field("none", description="exact: the same text; semantic: cosine >= dedupe_threshold")
     dedupe_threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
     pinned: bool = Field(False, strict=True, description="Never forgotten by a forget policy (it still expires)")
-    expires_at: datetime | None = Field(None, description="ISO-8601; from then on the memory reads as deleted")
+    expires_at: IsoDateTime | None = Field(None, description="ISO-8601; from then on the memory reads as deleted")
     ttl_seconds: int | None = Field(
         None, ge=1, le=MAX_TTL_SECONDS, strict=True, description="Expire this many seconds from now"
     )
@@ -42,7 +43,7 @@ class MemoryPatchIn(Schema):
     importance: float | None = Field(None, ge=0.0, le=1.0, strict=True)
     memory_type: MemoryTypeLiteral | None = None
     pinned: bool | None = None
-    expires_at: datetime | None = Field(None, description="null: never expires")
+    expires_at: IsoDateTime | None = Field(None, description="null: never expires")
     ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
 
 
@@ -151,7 +152,7 @@ class ForgetIn(Schema):
     max_inactive_days: float | None = Field(None, ge=0, le=1_000_000, strict=True)
     keep_top_n: int | None = Field(None, ge=0, le=1_000_000_000, strict=True)
     dry_run: bool = Field(True, strict=True)
-    reference_time: datetime | None = Field(None, description="The 'now' of the rules (default: now)")
+    reference_time: IsoDateTime | None = Field(None, description="The 'now' of the rules (default: now)")
 
 
 class ForgetOut(Schema):

@@ -357,18 +357,20 @@ def _insert(sql: str, row_sql: str, rows: list[tuple[Any, ...]]) -> int:
 
 
 def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
-    if not rows:
-        return
-    created = len(rows) if dry_run else _insert(_LINK_SQL, _LINK_ROW, rows)
-    summary.links_created += created
-    summary.links_skipped += len(rows) - created
-    rows.clear()
+    _flush_inserts(_LINK_SQL, _LINK_ROW, rows, summary, kind="links", dry_run=dry_run)
 
 
 def _flush_versions(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
+    _flush_inserts(_VERSION_SQL, _VERSION_ROW, rows, summary, kind="versions", dry_run=dry_run)
+
+
+def _flush_inserts(
+    sql: str, row_sql: str, rows: list[tuple[Any, ...]], summary: ImportSummary, *, kind: str, dry_run: bool
+) -> None:
+    """Insert `rows` (unless dry_run), count `<kind>_created` and `<kind>_skipped`, empty `rows`."""
     if not rows:
         return
-    created = len(rows) if dry_run else _insert(_VERSION_SQL, _VERSION_ROW, rows)
-    summary.versions_created += created
-    summary.versions_skipped += len(rows) - created
+    created = len(rows) if dry_run else _insert(sql, row_sql, rows)
+    setattr(summary, f"{kind}_created", getattr(summary, f"{kind}_created") + created)
+    setattr(summary, f"{kind}_skipped", getattr(summary, f"{kind}_skipped") + len(rows) - created)
     rows.clear()

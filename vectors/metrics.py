@@ -11,6 +11,11 @@ EMBED_SECONDS = Histogram("soma_embedding_seconds", "Latency of one embedding ba
 VECTOR_UPSERTS = Counter("soma_vector_upserts_total", "Points upserted into the vector store")
 VECTOR_FAILURES = Counter("soma_vector_failures_total", "Vector store or embedder failures", ["operation"])
 SEARCH_SECONDS = Histogram("soma_search_seconds", "Search latency", ["mode"])
+VECTOR_FLUSH_SECONDS = Histogram(
+    "soma_vector_flush_seconds",
+    "One flush of the embedded vector store (msync/fsync; every request thread waits: it holds the GIL)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
 VECTOR_DELETES = Counter("soma_vector_deletes_total", "Points deleted from the vector store")
 # The embedded engine only (vectors.index_builder), refreshed every few seconds.
 VECTOR_POINTS = Gauge("soma_vector_points", "Points in the embedded vector store")

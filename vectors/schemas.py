@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
 from ninja import Field, Schema
@@ -9,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.constants import MAX_EXPAND_HOPS
 from core.errors import InvalidInput
+from core.jsonrules import IsoDateTime
 from core.tenancy import NAME_REGEX
 from memories.errors import MemoryErrorCode
 from memories.schemas import MemoryOut, MemoryTypeLiteral
@@ -53,7 +53,7 @@ class SearchIn(Schema):
     explain: bool = Field(False, strict=True, description="Give each hit its score_details")
     recency: RecencyIn | None = None
     importance_weight: float | None = Field(None, ge=0.0, le=1.0, strict=True)
-    reference_time: datetime | None = Field(
+    reference_time: IsoDateTime | None = Field(
         None, description="The 'now' of recency (ISO-8601), for reproducible results"
     )
 

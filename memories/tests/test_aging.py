@@ -75,6 +75,8 @@ def test_ttl_seconds_and_expires_at_set_the_expiry(api):
         ({"ttl_seconds": 0}, 422, "validation_error"),
         ({"ttl_seconds": "soon"}, 422, "validation_error"),
         ({"expires_at": "not a date"}, 422, "validation_error"),
+        ({"expires_at": 2035}, 422, "validation_error"),
+        ({"expires_at": "2035"}, 422, "validation_error"),
         ({"pinned": "maybe"}, 422, "validation_error"),
     ],
 )

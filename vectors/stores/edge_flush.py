@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from vectors.metrics import VECTOR_FLUSH_SECONDS
+
 logger = logging.getLogger("soma.vectors")
 
 
@@ -67,7 +69,7 @@ class FlushRecord:
 class Flusher:
     """A daemon thread that calls `flush()` every `interval` seconds while the store is open."""
 
-    def __init__(self, *, interval: float, flush: Callable[[], None]) -> None:
+    def __init__(self, *, interval: float, flush: Callable[[], bool]) -> None:
         self.interval = interval
         self._flush = flush
         self._stop = threading.Event()
@@ -76,8 +78,10 @@ class Flusher:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
+            started = time.perf_counter()
             try:
-                self._flush()
+                if self._flush():
+                    VECTOR_FLUSH_SECONDS.observe(time.perf_counter() - started)
             except Exception:
                 # The next tick tries again; until one succeeds the window stays open (not recorded).
                 logger.exception("vector store flush failed")

@@ -228,11 +228,12 @@ class EdgeShardStore(VectorStore):
         self._dirty = False
         return window
 
-    def flush(self) -> None:
-        """Make every write so far durable and record its window (the flusher thread calls this)."""
+    def flush(self) -> bool:
+        """Make every write so far durable and record its window (the flusher thread calls this);
+        False when there was nothing to flush."""
         with self._write_lock:
             if not self._dirty or self._closed:
-                return
+                return False
             window = self._window_close()
         try:
             with self._using("flush") as shard:
@@ -242,6 +243,7 @@ class EdgeShardStore(VectorStore):
                 self._dirty = True
             raise
         self._flush_record.write(window)
+        return True
 
     def _flush_locked(self, shard: qe.EdgeShard) -> None:
         """Under the write lock: flush `shard` (which holds every write) and record the window."""

@@ -258,6 +258,7 @@ def test_get_search_takes_recency_as_json(edge_store: VectorStore, api: Any, wri
         ({"recency": {"weight": 0.2, "soon": 1}}, 422, "validation_error"),
         ({"importance_weight": -0.1}, 422, "validation_error"),
         ({"reference_time": "yesterday"}, 422, "validation_error"),
+        ({"reference_time": 2035}, 422, "validation_error"),
         ({"min_score": "high"}, 422, "validation_error"),
     ],
 )
@@ -268,6 +269,15 @@ def test_bad_ranking_options_are_refused(
 
     assert response.status_code == status, response.content
     assert response.json()["code"] == code
+
+
+def test_a_number_for_reference_time_on_get_is_refused_not_read_as_unix_time(edge_store: VectorStore, api: Any):
+    # Found by the fuzz: pydantic alone reads "2035" as 2035 seconds after 1970.
+    for raw in ("2035", "1.7e9", "-5"):
+        response = api.get("/memories/search", {"query": "x", "reference_time": raw})
+        assert (response.status_code, response.json()["code"]) == (422, "validation_error"), raw
+    ok = api.get("/memories/search", {"query": "x", "reference_time": "2035-01-01T00:00:00Z"})
+    assert ok.status_code == 200
 
 
 def test_bad_recency_json_on_get_is_a_400(edge_store: VectorStore, api: Any):
