@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from graph.admin import BARE_NODE_LABEL, IncomingLinkInline, OutgoingLinkInline
+from graph.admin import BARE_NODE_LABEL, LINK_FIELDS, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
 from memories.models import Memory
 
@@ -56,11 +56,11 @@ class _JoinedEndInline:
 
 class MemoryOutgoingLinkInline(_JoinedEndInline, OutgoingLinkInline):
     end = "target"
-    fields = ["target", "end_memory", *[f for f in OutgoingLinkInline.fields if f != "target"]]
+    fields = ["target", "end_memory", *LINK_FIELDS]
     readonly_fields = [*OutgoingLinkInline.readonly_fields, "end_memory"]
 
 
 class MemoryIncomingLinkInline(_JoinedEndInline, IncomingLinkInline):
     end = "source"
-    fields = ["source", "end_memory", *[f for f in IncomingLinkInline.fields if f != "source"]]
+    fields = ["source", "end_memory", *LINK_FIELDS]
     readonly_fields = [*IncomingLinkInline.readonly_fields, "end_memory"]

@@ -11,13 +11,9 @@ class _CachedChoicesFilter(CachedChoicesFilter):
         return memory_filter_choices(field=field)
 
 
-class TenantFilter(_CachedChoicesFilter):
-    title = "tenant"
-    parameter_name = "tenant"
-    field = "tenant"
+class TenantFilter(_CachedChoicesFilter, field="tenant"):
+    pass
 
 
-class NamespaceFilter(_CachedChoicesFilter):
-    title = "namespace"
-    parameter_name = "namespace"
-    field = "namespace"
+class NamespaceFilter(_CachedChoicesFilter, field="namespace"):
+    pass

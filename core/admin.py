@@ -41,7 +41,17 @@ class EstimatedCountPaginator(Paginator):
 
 
 class CachedChoicesFilter(admin.SimpleListFilter):
+    """A filter on one column: `class TenantFilter(MyChoices, field="tenant")` filters by
+    `?tenant=` and is titled "tenant" (underscores read as spaces)."""
+
     field: str
+
+    def __init_subclass__(cls, field: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if field is not None:
+            cls.field = field
+            cls.parameter_name = field
+            cls.title = field.replace("_", " ")
 
     def choices_for(self, field: str) -> list[str]:
         raise NotImplementedError

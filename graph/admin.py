@@ -24,6 +24,8 @@ from memories.coordinates import looks_like_coordinate, parse_coordinate
 from memories.models import Memory
 
 INLINE_MAX_ROWS = 50
+# What a link inline shows after the far end.
+LINK_FIELDS = ["link_type", "strength", "metadata", "created_at"]
 
 
 class LinkPaginator(EstimatedCountPaginator):
@@ -37,16 +39,12 @@ class _ChoicesFilter(CachedChoicesFilter):
         return link_filter_choices(field=field)  # type: ignore[arg-type]
 
 
-class LinkTypeFilter(_ChoicesFilter):
-    title = "link type"
-    parameter_name = "link_type"
-    field = "link_type"
+class LinkTypeFilter(_ChoicesFilter, field="link_type"):
+    pass
 
 
-class LinkTenantFilter(_ChoicesFilter):
-    title = "tenant"
-    parameter_name = "tenant"
-    field = "tenant"
+class LinkTenantFilter(_ChoicesFilter, field="tenant"):
+    pass
 
 
 BARE_NODE_LABEL = "coordinate, no memory stored"
@@ -132,28 +130,36 @@ class _NewestLinksFormSet(BaseInlineFormSet):
 
 
 class _LinkInline(admin.TabularInline):
+    """The links at one end (`fk_name`) of the memory shown; the other end is a raw id, and
+    `label` names them. A subclass that names its end gets the rest from it."""
+
     model = Link
     formset = _NewestLinksFormSet
     extra = 0
     show_change_link = True
     readonly_fields = ["created_at"]
+    label = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fk_name" not in cls.__dict__:  # a subclass of an end's inline (the console's) keeps it
+            return
+        other = "target" if cls.fk_name == "source" else "source"
+        cls.raw_id_fields = [other]
+        cls.fields = [other, *LINK_FIELDS]
+        cls.verbose_name = f"{cls.label} link"
+        cls.verbose_name_plural = f"{cls.label} links (newest {INLINE_MAX_ROWS}; all in the Link list)"
 
 
 class OutgoingLinkInline(_LinkInline):
     """Links from this memory (its `source` end), newest first."""
 
     fk_name = "source"
-    raw_id_fields = ["target"]
-    fields = ["target", "link_type", "strength", "metadata", "created_at"]
-    verbose_name = "outgoing link"
-    verbose_name_plural = f"outgoing links (newest {INLINE_MAX_ROWS}; all in the Link list)"
+    label = "outgoing"
 
 
 class IncomingLinkInline(_LinkInline):
     """Links to this memory (its `target` end), newest first."""
 
     fk_name = "target"
-    raw_id_fields = ["source"]
-    fields = ["source", "link_type", "strength", "metadata", "created_at"]
-    verbose_name = "incoming link"
-    verbose_name_plural = f"incoming links (newest {INLINE_MAX_ROWS}; all in the Link list)"
+    label = "incoming"

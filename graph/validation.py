@@ -8,12 +8,9 @@ import re
 import uuid
 from typing import Any
 
-from django.conf import settings
-
 from core.errors import InvalidInput, Unprocessable
-from core.jsonrules import json_depth
 from graph.errors import GraphErrorCode
-from memories.values import unrepresentable_number
+from memories.validation import validate_json_object
 
 LINK_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 LINK_TYPE_RE = re.compile(LINK_TYPE_PATTERN)
@@ -32,15 +29,7 @@ def validate_strength(strength: Any) -> float:
 
 
 def validate_link_metadata(metadata: Any) -> dict[str, Any]:
-    if not isinstance(metadata, dict):
-        raise InvalidInput("metadata must be a JSON object.", GraphErrorCode.INVALID_METADATA)
-    if json_depth(metadata) > settings.SOMA_MAX_JSON_DEPTH:
-        raise InvalidInput(
-            f"metadata is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", GraphErrorCode.INVALID_METADATA
-        )
-    if (problem := unrepresentable_number(metadata)) is not None:
-        raise InvalidInput(f"metadata: {problem}.", GraphErrorCode.INVALID_METADATA)
-    return metadata
+    return validate_json_object(metadata, what="metadata", code=GraphErrorCode.INVALID_METADATA)
 
 
 def validate_link_ends(source: uuid.UUID | None, target: uuid.UUID | None) -> None:

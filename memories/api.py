@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -50,21 +51,12 @@ router = Router(tags=["memories"])
 ERRORS = error_responses(400, 401, 403, 404, 409, 413, 422, 429, 503)
 
 
+# The draft's fields a body gives (all but `id`, which only the import sets).
+_DRAFT_FIELDS = tuple(f.name for f in dataclasses.fields(MemoryDraft) if f.name in MemoryIn.model_fields)
+
+
 def draft_from(body: MemoryIn) -> MemoryDraft:
-    return MemoryDraft(
-        payload=body.payload,
-        coord=body.coord,
-        memory_type=body.memory_type,
-        namespace=body.namespace,
-        text=body.text,
-        metadata=body.metadata,
-        importance=body.importance,
-        dedupe=body.dedupe,
-        dedupe_threshold=body.dedupe_threshold,
-        pinned=body.pinned,
-        expires_at=body.expires_at,
-        ttl_seconds=body.ttl_seconds,
-    )
+    return MemoryDraft(**{name: getattr(body, name) for name in _DRAFT_FIELDS})
 
 
 def idempotent(

@@ -40,46 +40,17 @@ GENERATED_COLUMNS = ("search_document",)
 # What a write gives (the API's create, a batch item): the rows the upsert receives. The rest is
 # the service's: the vector state starts pending, the version counts, the access counters move
 # on reads only (memories.access), and a replaced memory keeps its created_at.
-WRITTEN_COLUMNS = (
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "coord_key",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "pinned",
-    "expires_at",
-)
+_IDENTITY = ("id", "tenant", "namespace", "coordinate")
+_CONTENT = ("memory_type", "payload", "text", "metadata", "importance", "created_at", "updated_at")
+_AGING = ("pinned", "expires_at")
+WRITTEN_COLUMNS = (*_IDENTITY, "coord_key", *_CONTENT, *_AGING)
 # What a replacement at the same coordinate overwrites (the key, the tenant and created_at stay).
 REPLACED_COLUMNS = tuple(
     name for name in WRITTEN_COLUMNS if name not in {"id", "tenant", "namespace", "coord_key", "created_at"}
 )
 
 # What an export record of a memory carries (portability), in its order.
-EXPORTED_COLUMNS = (
-    "id",
-    "tenant",
-    "namespace",
-    "coordinate",
-    "memory_type",
-    "payload",
-    "text",
-    "metadata",
-    "importance",
-    "created_at",
-    "updated_at",
-    "version",
-    "pinned",
-    "expires_at",
-    "last_accessed_at",
-    "access_count",
-)
+EXPORTED_COLUMNS = (*_IDENTITY, *_CONTENT, "version", *_AGING, "last_accessed_at", "access_count")
 # And why the others are not exported: every column is one or the other.
 NOT_EXPORTED = {
     "coord_key": "derived from the coordinate again on import",
@@ -91,7 +62,19 @@ NOT_EXPORTED = {
 }
 # What the import writes: the exported columns, the key derived from the coordinate, and the
 # row's kind and vector state (a memory is pending, a bare node has nothing to embed).
-IMPORTED_COLUMNS = (*EXPORTED_COLUMNS[:4], "coord_key", *EXPORTED_COLUMNS[4:], "vector_status", "bare_node")
+IMPORTED_COLUMNS = (*_IDENTITY, "coord_key", *EXPORTED_COLUMNS[len(_IDENTITY) :], "vector_status", "bare_node")
+# What a vector point is built from (vectors' indexing loads these and no more).
+INDEXED_COLUMNS = (
+    "id",
+    "tenant",
+    "namespace",
+    "memory_type",
+    "payload",
+    "metadata",
+    "text",
+    "created_at",
+    "updated_at",
+)
 
 
 def column_list(columns: Sequence[str]) -> str:

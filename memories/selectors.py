@@ -87,13 +87,18 @@ def _ranking_sql() -> str:
 _ROW_VERSION = "{table}.xmin::text || '/' || {table}.ctid::text"
 
 
+def _loaded_columns(table: str) -> str:
+    """`t."id", t."tenant", ...`: every column a loaded Memory gets. search_document (the tsvector)
+    is left out: raw() defers the columns it is not given."""
+    quote = connection.ops.quote_name
+    names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
+    return ", ".join(f"{table}.{quote(name)}" for name in names if name)
+
+
 @functools.cache
 def _by_ids_sql() -> str:
-    quote = connection.ops.quote_name
-    table = quote(Memory._meta.db_table)
-    # search_document (the tsvector) is left out: raw() defers the columns it is not given.
-    names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
-    columns = ", ".join(f"{table}.{quote(name)}" for name in names if name)
+    table = connection.ops.quote_name(Memory._meta.db_table)
+    columns = _loaded_columns(table)
     # Only quoted names from the model's own meta are spliced in; the values are bound parameters.
     version = _ROW_VERSION.format(table=table)
     return f"SELECT {columns}, {version} AS row_version FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
@@ -236,10 +241,8 @@ def memory_context(*, tenant: str, memories: Sequence[Memory], turns: int) -> di
 
 @functools.cache
 def _context_sql() -> str:
-    quote = connection.ops.quote_name
-    table = quote(Memory._meta.db_table)
-    names = [field.column for field in Memory._meta.concrete_fields if field.name != "search_document"]
-    columns = ", ".join(f"m.{quote(name)}" for name in names if name)
+    table = connection.ops.quote_name(Memory._meta.db_table)
+    columns = _loaded_columns("m")
     seq = f"(m.metadata ->> '{CONTEXT_SEQ_KEY}')::float8"
     has_seq = f"jsonb_typeof(m.metadata -> '{CONTEXT_SEQ_KEY}') = 'number'"
     created = "extract(epoch FROM m.created_at)"

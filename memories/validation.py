@@ -32,18 +32,17 @@ def validate_name(value: Any, *, what: str) -> str:
     return value
 
 
-def validate_json_object(value: Any, *, what: str) -> dict[str, Any]:
-    """A payload or metadata: a JSON object, not nested too deep, every number representable."""
+def validate_json_object(value: Any, *, what: str, code: str = MemoryErrorCode.INVALID_PAYLOAD) -> dict[str, Any]:
+    """A payload or metadata (a link's too, with its own code): a JSON object, not nested too
+    deep, every number representable."""
     if not isinstance(value, dict):
-        raise InvalidInput(f"{what} must be a JSON object.", MemoryErrorCode.INVALID_PAYLOAD)
+        raise InvalidInput(f"{what} must be a JSON object.", code)
     if json_depth(value) > settings.SOMA_MAX_JSON_DEPTH:
-        raise InvalidInput(
-            f"{what} is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", MemoryErrorCode.INVALID_PAYLOAD
-        )
+        raise InvalidInput(f"{what} is nested deeper than {settings.SOMA_MAX_JSON_DEPTH} levels.", code)
     # Refused up front rather than stored unsearchable: the vector engine holds numbers as
     # doubles, and a memory that was accepted must be findable.
     if (problem := unrepresentable_number(value)) is not None:
-        raise InvalidInput(f"{what}: {problem}.", MemoryErrorCode.INVALID_PAYLOAD)
+        raise InvalidInput(f"{what}: {problem}.", code)
     return value
 
 

@@ -48,6 +48,13 @@ class Neighbor:
     via_id: uuid.UUID
     origin_id: uuid.UUID
 
+    @classmethod
+    def reached(cls, node: Memory, *, depth: int, step: Step, origin_id: uuid.UUID) -> Neighbor:
+        """The neighbour a traversal step (via, reached, link_type, strength) arrived at."""
+        return cls(
+            node=node, depth=depth, link_type=step[2], strength=step[3], via_id=uuid.UUID(step[0]), origin_id=origin_id
+        )
+
     @property
     def id(self) -> uuid.UUID:
         return self.node.pk
@@ -97,14 +104,7 @@ def neighbors_find(
     chosen = ranked[offset:wanted]
     memories = _load_memories(tenant, [memory_id for memory_id, _ in chosen], with_nodes=True)
     return [
-        Neighbor(
-            node=memories[memory_id],
-            depth=depth,
-            link_type=step[2],
-            strength=step[3],
-            via_id=uuid.UUID(step[0]),
-            origin_id=start.pk,
-        )
+        Neighbor.reached(memories[memory_id], depth=depth, step=step, origin_id=start.pk)
         for memory_id, (depth, step) in chosen
         if memory_id in memories
     ]
@@ -180,14 +180,7 @@ def neighbors_for_many(
     memories = _load_memories(tenant, [reached for entries in found.values() for reached, _, _ in entries])
     return {
         uuid.UUID(origin): [
-            Neighbor(
-                node=memories[reached],
-                depth=depth,
-                link_type=step[2],
-                strength=step[3],
-                via_id=uuid.UUID(step[0]),
-                origin_id=uuid.UUID(origin),
-            )
+            Neighbor.reached(memories[reached], depth=depth, step=step, origin_id=uuid.UUID(origin))
             for reached, depth, step in entries
             if reached in memories
         ]

@@ -7,6 +7,7 @@ from memories.columns import (
     EXPORTED_COLUMNS,
     GENERATED_COLUMNS,
     IMPORTED_COLUMNS,
+    INDEXED_COLUMNS,
     MEMORY_COLUMNS,
     NOT_EXPORTED,
     REPLACED_COLUMNS,
@@ -28,7 +29,7 @@ def test_every_column_is_exported_or_says_why_not() -> None:
 
 
 def test_the_writers_name_only_columns() -> None:
-    for columns in (WRITTEN_COLUMNS, REPLACED_COLUMNS, IMPORTED_COLUMNS):
+    for columns in (WRITTEN_COLUMNS, REPLACED_COLUMNS, IMPORTED_COLUMNS, INDEXED_COLUMNS):
         assert set(columns) <= set(MEMORY_COLUMNS)
         assert len(set(columns)) == len(columns)
     assert set(REPLACED_COLUMNS) < set(WRITTEN_COLUMNS)

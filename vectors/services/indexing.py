@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import connection
 
+from memories.columns import INDEXED_COLUMNS
 from memories.models import Memory, VectorStatus
 from memories.values import unrepresentable_number
 from vectors import metrics
@@ -30,7 +31,8 @@ logger = logging.getLogger("soma.vectors")
 DEFAULT_BATCH_SIZE = 256
 # Rows updated while we embedded them are indexed again with their new text, at most this often.
 MAX_INDEX_PASSES = 3
-INDEX_FIELDS = ("id", "tenant", "namespace", "memory_type", "payload", "metadata", "text", "created_at", "updated_at")
+# The columns a point is built from, and the only ones a memory to index is loaded with.
+INDEX_FIELDS = INDEXED_COLUMNS
 
 
 @dataclass
