@@ -12,8 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
+from memories.coordinates import parse_coordinate
 from reliability.processes import LiveServer, PrivatePostgres, PrivateRedis
 from reliability.tests.conftest import query
 
@@ -167,44 +169,82 @@ def test_postgres_restart_gives_503_then_recovers_with_no_partial_batch(
 # --- (d) the server killed ---------------------------------------------------------------------
 
 
+def _batch_waiting_on(database_url: str, holder_pid: int) -> tuple[int, str | None] | None:
+    """The backend whose statement waits on a lock `holder_pid` holds: (pid, its xid)."""
+    rows = query(
+        database_url,
+        "SELECT pid, backend_xid::text FROM pg_stat_activity"
+        " WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'"
+        " AND %s = ANY(pg_blocking_pids(pid))",
+        (holder_pid,),
+    )
+    return (int(rows[0][0]), rows[0][1]) if rows else None
+
+
 def test_server_killed_during_batch_leaves_it_all_or_nothing(start_server: Callable[..., LiveServer]) -> None:
-    # Given a server and the time a 1,000-memory batch takes
+    # Given a server, and a transaction of ours (left open) that moves the warmup memory at the
+    # coordinate the batch stores last into the batch's namespace: a batch stores its rows in
+    # coordinate order, 500 to a statement (memories.services.upsert), so its statement for that
+    # coordinate waits for us after the earlier one has written its rows
     server = start_server()
     database_url = server.env["DATABASE_URL"]
     with server.client(timeout=60) as client:
-        started = time.monotonic()
         assert client.post("/memories/batch", json=_batch("warmup")).status_code == 200
-        duration = time.monotonic() - started
-    outcomes: dict[str, int] = {}
-
-    for attempt, fraction in enumerate((0.2, 0.5, 0.8)):
-        namespace = f"killed{attempt}"
+    namespace = "killed"
+    last_key = max(parse_coordinate(item["coord"]).key for item in _batch(namespace)["memories"])
+    holder = psycopg.connect(database_url, connect_timeout=5)
+    try:
+        holder_pid = holder.info.backend_pid
+        moved = holder.execute(
+            "UPDATE memories_memory SET namespace = %s WHERE namespace = 'warmup' AND coord_key = %s",
+            (namespace, last_key),
+        )
+        assert moved.rowcount == 1
         result: list[Any] = []
 
-        def send(ns: str = namespace, sink: list[Any] = result) -> None:
+        def send() -> None:
             try:
                 with server.client(timeout=60) as own:
-                    sink.append(own.post("/memories/batch", json=_batch(ns)).status_code)
+                    result.append(own.post("/memories/batch", json=_batch(namespace)).status_code)
             except httpx.HTTPError as exc:
-                sink.append(type(exc).__name__)
+                result.append(type(exc).__name__)
 
-        # When the server process is SIGKILLed part-way through the batch
         thread = threading.Thread(target=send)
         thread.start()
-        time.sleep(duration * fraction)
+        waiting: tuple[int, str | None] | None = None
+
+        def batch_blocked() -> bool:
+            nonlocal waiting
+            waiting = _batch_waiting_on(database_url, holder_pid)
+            return waiting is not None
+
+        _wait_until(batch_blocked, timeout=60, what="the batch waiting on our lock")
+        assert waiting is not None
+        batch_pid, batch_xid = waiting
+        # A transaction gets its xid at its first write: the batch has stored rows, uncommitted.
+        assert batch_xid is not None
+
+        # When the server process is SIGKILLed while that statement is in flight
         server.kill()
         thread.join(timeout=60)
-        time.sleep(0.5)  # PostgreSQL notices the dropped connection and rolls back
+    finally:
+        holder.rollback()
+        holder.close()
 
-        # Then the batch is entirely present or entirely absent
-        count = _namespace_counts(database_url).get(namespace, 0)
-        assert count in (0, BATCH), (namespace, count)
-        if result and result[0] == 200:
-            assert count == BATCH
-        outcomes[namespace] = count
-        server.start()
+    # Then PostgreSQL ends the orphaned backend, and not one of the batch's rows was stored
+    _wait_until(
+        lambda: not query(database_url, "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (batch_pid,)),
+        timeout=30,
+        what="the killed server's backend ending",
+    )
+    assert result and result[0] != 200, result
+    assert _namespace_counts(database_url) == {"warmup": BATCH}
 
-    print(f"killed batches (batch takes {duration * 1000:.0f} ms): {outcomes}")
+    # And the restarted server stores the same batch whole
+    server.start()
+    with server.client(timeout=60) as client:
+        assert client.post("/memories/batch", json=_batch(namespace)).status_code == 200
+    assert _namespace_counts(database_url) == {"warmup": BATCH, namespace: BATCH}
 
 
 # --- (b) Qdrant -------------------------------------------------------------------------------
