@@ -129,7 +129,11 @@ def test_probes_and_metrics_share_one_budget_per_address():
     assert_throttled(client.get("/readyz", REMOTE_ADDR="10.0.0.3"))
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs the test Redis")
+@pytest.mark.skipif(
+    not settings.REDIS_URL,
+    reason="REDIS_URL is unset (nothing listened on 127.0.0.1:6379 when the run started): without Redis each "
+    "process counts in its own local-memory cache, so no limit can be shared across processes",
+)
 def test_limits_hold_across_processes():
     # Given another process (as another gunicorn worker or pod would) spends the budget...
     code = (
