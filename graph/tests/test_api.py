@@ -8,8 +8,8 @@ from django.db import connection
 from conftest import ApiClient
 from graph.models import Link
 from graph.tests.conftest import link_rows
-from graph.tests.factories import MemoryFactory
 from memories.models import Memory
+from tests_support.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
+from tests_support.factories import statuses, stored
 from tests_support.waiting import wait_until
 from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
@@ -21,7 +22,6 @@ from vectors.services.indexing import memories_index
 from vectors.services.maintenance import MAINTENANCE_LOCK_KEY
 from vectors.stores.base import VectorStore, VectorStoreError
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import statuses, stored
 
 pytestmark = pytest.mark.django_db
 

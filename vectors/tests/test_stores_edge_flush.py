@@ -6,9 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
+from tests_support.factories import point
 from tests_support.waiting import wait_until
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import point
 
 MODEL = "flush-test"
 
