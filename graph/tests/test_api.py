@@ -24,7 +24,7 @@ def error(response, status, code):
 
 def remember(api, coord, **extra):
     response = api.post("/memories", {"coord": coord, "payload": {"content": f"at {coord}"}, **extra})
-    assert response.status_code in (200, 201), response.content
+    assert response.status_code == 200, response.content
     return response.json()["memory"]
 
 
