@@ -150,14 +150,14 @@ def test_postgres_restart_gives_503_then_recovers_with_no_partial_batch(
     finally:
         # And after it restarts, requests recover
         private_postgres.start()
-    stopped_at = time.monotonic()
+    restarted_at = time.monotonic()
     wait_until(
         lambda: client.get("/memories", params={"limit": 1}).status_code == 200,
         timeout=30,
         what="recovery",
         ignoring=(httpx.HTTPError,),
     )
-    recovered_in = time.monotonic() - stopped_at
+    recovered_in = time.monotonic() - restarted_at
     stored_before = len(acknowledged)
     wait_until(lambda: len(acknowledged) > stored_before, timeout=60, what="the writer storing a batch again")
     stop.set()
