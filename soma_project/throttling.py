@@ -58,6 +58,18 @@ def _fail_open(scope: str) -> None:
         logger.warning("throttle cache unavailable, %s limit not enforced (failing open)", scope)
 
 
+def window_now() -> float:
+    """The clock the windows are counted on (tests freeze it at a window's start)."""
+    return time.time()
+
+
+def window_at(now: float, duration: int) -> tuple[int, float]:
+    """The number of the fixed window of `duration` seconds that `now` falls in, and the seconds
+    left until it ends (the Retry-After of a request refused at `now`)."""
+    window = int(now // duration)
+    return window, (window + 1) * duration - now
+
+
 class WindowRateThrottle(SimpleRateThrottle):
     """Fixed-window counter; the rate is read from the setting named by `rate_setting`."""
 
@@ -83,12 +95,11 @@ class WindowRateThrottle(SimpleRateThrottle):
         if ident is None or time.monotonic() < _cache_down_until:
             return True
         limit, duration = self.current_rate()
-        now = time.time()
-        window = int(now // duration)
+        window, retry_after = window_at(window_now(), duration)
         key = f"throttle:{self.scope}:{ident}:{window}"
         # State for wait(): ninja calls it right after allow_request, on the same thread and
         # with no await in between, while the instance itself is shared by all requests.
-        _state.retry_after = (window + 1) * duration - now
+        _state.retry_after = retry_after
         try:
             cache.add(key, 0, timeout=duration + 1)
             count = cache.incr(key)

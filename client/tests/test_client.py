@@ -17,6 +17,7 @@ from somafractalmemory_client.endpoints import Endpoints, endpoint
 
 from reliability.processes import MASTER_TOKEN, LiveServer
 from reliability.tests.conftest import query
+from tests_support.factories import api_key
 
 
 def _tenant_client(server: LiveServer, tenant: str, **kwargs: Any) -> SomaClient:
@@ -199,7 +200,7 @@ def test_errors_are_typed_by_code_and_change_nothing(soma_live: LiveServer) -> N
             soma.link("5,5", "5.0,5.0")
     with SomaClient(soma_live.url, token="wrong") as stranger, pytest.raises(errors.Unauthorized) as unauthorized:
         stranger.list_memories()
-    key = soma_live.manage("create_api_key", "--tenant", "keyed").stdout.decode().strip()
+    key = api_key(soma_live, "keyed")
     with SomaClient(soma_live.url, token=key, tenant="errs") as keyed, pytest.raises(errors.TenantForbidden):
         keyed.list_memories()
 

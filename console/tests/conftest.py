@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import Client
 
 from memories.models import Memory
-from memories.services.create import MemoryDraft, memory_upsert
+from tests_support.factories import memory_upserted
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.runtime import store_cooldown
 from vectors.stores.base import VectorStore
@@ -60,14 +60,8 @@ def admin_client_super(db: Any) -> Client:
 
 @pytest.fixture
 def make_memory(db: Any) -> Callable[..., Memory]:
-    def make(
-        payload: dict[str, Any] | None = None, *, tenant: str = "acme", namespace: str = "default", **fields: Any
-    ) -> Memory:
-        draft = MemoryDraft(payload=payload or {"content": "a memory"}, namespace=namespace, **fields)
-        memory, _ = memory_upsert(tenant=tenant, draft=draft)
-        return memory
-
-    return make
+    """A memory stored through the services, in tenant "acme" unless told."""
+    return memory_upserted
 
 
 @pytest.fixture(autouse=True)

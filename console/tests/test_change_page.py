@@ -8,9 +8,8 @@ from django.test import Client
 from django.utils.html import escape
 
 from graph.models import Link
-from graph.selectors.nodes import MemoryRef
-from graph.services import link_upsert
 from memories.models import Memory
+from tests_support.factories import link_upserted
 from vectors.services.indexing import memories_index
 
 pytestmark = pytest.mark.django_db
@@ -51,16 +50,6 @@ def snapshot(memory: Memory) -> dict[str, Any]:
     return {
         field.attname: getattr(memory, field.attname) for field in Memory._meta.concrete_fields if not field.generated
     }
-
-
-def link(source: Memory, target: Memory, link_type: str = "related", strength: float = 1.0) -> None:
-    link_upsert(
-        tenant=source.tenant,
-        source=MemoryRef(id=source.pk),
-        target=MemoryRef(id=target.pk),
-        link_type=link_type,
-        strength=strength,
-    )
 
 
 def test_change_page_shows_pretty_json_and_the_embedded_text(curator_client: Client, make_memory: Any) -> None:
@@ -144,7 +133,7 @@ def test_invalid_input_is_refused_and_nothing_changes(
 def test_links_show_as_inlines_and_save_through_the_graph_service(curator_client: Client, make_memory: Any) -> None:
     # Given a -> b
     a, b = make_memory({"content": "a"}, coord="1"), make_memory({"content": "b"}, coord="2")
-    link(a, b, "cites", 0.5)
+    link_upserted(a, b, "cites", 0.5)
     existing = Link.objects.get()
     response = curator_client.get(change_url(a))
     assert [f.instance.pk for f in response.context["inline_admin_formsets"][0].formset.forms] == [existing.pk]
@@ -168,9 +157,9 @@ def test_links_show_as_inlines_and_save_through_the_graph_service(curator_client
 
 def test_neighbourhood_lists_memories_within_two_hops(curator_client: Client, make_memory: Any) -> None:
     a, b, c, d = (make_memory({"content": name}, coord=str(i)) for i, name in enumerate("abcd"))
-    link(a, b)
-    link(c, b, "mentions")
-    link(c, d)
+    link_upserted(a, b)
+    link_upserted(c, b, "mentions")
+    link_upserted(c, d)
     response = curator_client.get(change_url(a))
     rows = [(row.depth, row.memory.pk) for row in response.context["neighbourhood"].rows]
     assert rows == [(1, b.pk), (2, c.pk)]
@@ -184,8 +173,8 @@ def test_change_page_query_count_is_pinned(
     memory = make_memory({"content": "hub"}, coord="0")
     for index in range(1, 6):
         other = make_memory({"content": f"spoke {index}"}, coord=str(index))
-        link(memory, other)
-        link(other, memory, "back")
+        link_upserted(memory, other)
+        link_upserted(other, memory, "back")
     assert memories_index(ids=list(Memory.objects.values_list("pk", flat=True))).indexed == 6
     curator_client.get(change_url(memory))
     # When the page is opened: session, user, memory, user and group permissions, the two inlines

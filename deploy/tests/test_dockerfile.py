@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import dockerfile
 import pytest
-
-dockerfile = pytest.importorskip("dockerfile", reason="the dockerfile package parses the Dockerfile")
 
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "Dockerfile"

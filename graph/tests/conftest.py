@@ -6,8 +6,8 @@ from typing import Any
 import pytest
 
 from graph.models import Link
-from graph.tests.factories import LinkFactory, MemoryFactory
 from memories.models import Memory
+from tests_support.factories import LinkFactory, MemoryFactory
 
 Edge = tuple[str, str] | tuple[str, str, str] | tuple[str, str, str, float]
 

@@ -9,8 +9,8 @@ from graph.admin import INLINE_MAX_ROWS, IncomingLinkInline, OutgoingLinkInline
 from graph.models import Link
 from graph.selectors.nodes import MemoryRef
 from graph.services import link_upsert
-from graph.tests.factories import LinkFactory, MemoryFactory
 from memories.models import Memory
+from tests_support.factories import LinkFactory, MemoryFactory
 
 pytestmark = pytest.mark.django_db
 

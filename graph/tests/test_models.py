@@ -9,8 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
 
 from graph.models import Link
-from graph.tests.factories import LinkFactory, MemoryFactory
 from memories.models import Memory
+from tests_support.factories import LinkFactory, MemoryFactory
 
 pytestmark = pytest.mark.django_db
 

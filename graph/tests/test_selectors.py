@@ -10,7 +10,7 @@ from graph.selectors.neighbors import neighbors_find, neighbors_for_many
 from graph.selectors.nodes import MemoryRef
 from graph.selectors.paths import path_find
 from graph.services import link_upsert
-from graph.tests.factories import LinkFactory, MemoryFactory
+from tests_support.factories import LinkFactory, MemoryFactory
 
 pytestmark = pytest.mark.django_db
 

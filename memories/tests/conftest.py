@@ -6,13 +6,11 @@ from typing import Any
 import pytest
 
 from memories.models import Memory
+from tests_support.factories import memory_row
 
 
 @pytest.fixture
 def make_memory(db: Any) -> Callable[..., Memory]:
     """A stored memory with the given text (no history: written past the services)."""
 
-    def make(text: str, **fields: Any) -> Memory:
-        return Memory.objects.create(payload={"content": text}, text=text, **fields)
-
-    return make
+    return memory_row

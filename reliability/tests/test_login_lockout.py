@@ -179,6 +179,8 @@ def test_the_nth_failure_locks_and_the_window_lifts_it(server: LiveServer) -> No
 
     # When the window has passed since the last refused attempt
     last = other.login("keeper", PASSWORD)
+    # The lockout's expiry is under test, in a server process (no clock to move): wait out the
+    # Retry-After it answered, plus a margin for rounding to whole seconds.
     time.sleep(_assert_locked(last) + 0.2)
 
     # Then the right password is accepted again, from the attacker's address too
@@ -379,7 +381,8 @@ def test_gunicorn_counts_across_workers_and_believes_no_forwarded_for(gunicorn_s
     assert _attempt_addresses(server, "helmsman") == {"127.0.0.1"}
     # and the API still answers that address
     assert server.client().get("/memories").status_code == 200
-    # When the window has passed, the right password is accepted
+    # When the window has passed (its expiry is under test: wait out the Retry-After answered),
+    # the right password is accepted
     time.sleep(retry_after + 0.2)
     browser = Browser(server, address="127.0.0.1")
     _assert_logged_in(browser, browser.login("helmsman", PASSWORD))

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from graph.models import Link
-from memories.models import Memory
+from memories.models import Memory, VectorStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -47,22 +47,27 @@ def test_health_needs_a_token_and_reports_services(api, api_for):
 
 
 def test_stats_global_without_token_and_per_tenant_with_one(api_for):
+    # Given alice's three memories, one indexed, one failed and one pending, and bob's one, pending
     alice = api_for("alice")
     for kind in ("episodic", "episodic", "semantic"):
-        assert alice.post("/memories", {"payload": {"content": "x"}, "memory_type": kind}).status_code == 200
+        assert alice.post("/memories", {"payload": {"content": kind}, "memory_type": kind}).status_code == 200
     assert api_for("bob").post("/memories", {"payload": {"content": "y"}}).status_code == 200
+    first, second, third = Memory.objects.filter(tenant="alice").order_by("created_at", "id")
+    Memory.objects.filter(pk=first.pk).update(vector_status=VectorStatus.INDEXED)
+    Memory.objects.filter(pk=second.pk).update(vector_status=VectorStatus.FAILED)
+    assert Memory.objects.get(pk=third.pk).vector_status == VectorStatus.PENDING
 
     public = api_for(token=None).get("/stats").json()
     mine = alice.get("/stats").json()
 
-    assert public["total_memories"] == 4
-    assert public["episodic"] == 3
+    # Then "pending" is every memory not indexed yet (a failed one too), counted per tenant
+    assert public == {"total_memories": 4, "episodic": 3, "semantic": 1, "total_links": 0, "vectors_pending": 3}
     assert mine == {
         "total_memories": 3,
         "episodic": 2,
         "semantic": 1,
         "total_links": 0,
-        "vectors_pending": mine["vectors_pending"],
+        "vectors_pending": 2,
     }
     assert api_for(token="wrong").get("/stats").status_code == 401
 

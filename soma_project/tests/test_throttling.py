@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.conf import settings
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 
 from accounts.services import api_key_create
 from memories.models import Memory
@@ -33,6 +33,11 @@ REDIS_DOWN = {
 }
 
 
+# One second into a UTC day: one second into a window of every rate unit (s, m, h, d).
+WINDOW_START = 20_000 * 86_400
+FROZEN = WINDOW_START + 1
+
+
 @pytest.fixture(autouse=True)
 def _cache_breaker_closed() -> Iterator[None]:
     throttling._cache_down_until = 0.0
@@ -41,10 +46,17 @@ def _cache_breaker_closed() -> Iterator[None]:
     throttling._cache_down_until = 0.0
 
 
-def assert_throttled(response) -> None:
+@pytest.fixture(autouse=True)
+def _frozen_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of a test falls in one window: none can straddle a boundary and find a fresh budget."""
+    monkeypatch.setattr(throttling, "window_now", lambda: float(FROZEN))
+
+
+def assert_throttled(response, *, retry_after: int = 59) -> None:
+    """Refused one second into a window (of a minute unless told): Retry-After is the rest of it."""
     assert response.status_code == 429
     assert response.json() == {"detail": "Too many requests.", "code": "throttled"}
-    assert 1 <= int(response["Retry-After"]) <= 60
+    assert response["Retry-After"] == str(retry_after)
 
 
 @override_settings(SOMA_THROTTLE_KEY_RATE="3/m")
@@ -129,12 +141,19 @@ def test_probes_and_metrics_share_one_budget_per_address():
     assert_throttled(client.get("/readyz", REMOTE_ADDR="10.0.0.3"))
 
 
-@pytest.mark.skipif(not settings.REDIS_URL, reason="needs the test Redis")
+@pytest.mark.skipif(
+    not settings.REDIS_URL,
+    reason="REDIS_URL is unset (nothing listened on 127.0.0.1:6379 when the run started): without Redis each "
+    "process counts in its own local-memory cache, so no limit can be shared across processes",
+)
 def test_limits_hold_across_processes():
-    # Given another process (as another gunicorn worker or pod would) spends the budget...
+    # Given another process (as another gunicorn worker or pod would), on the same frozen window,
+    # spends the budget...
     code = (
         "import django; django.setup()\n"
         "from django.test import Client\n"
+        "from soma_project import throttling\n"
+        f"throttling.window_now = lambda: {FROZEN}.0\n"
         "from django.test.utils import setup_test_environment; setup_test_environment()\n"
         "c = Client()\n"
         "print([c.get('/healthz', REMOTE_ADDR='10.9.9.9').status_code for _ in range(3)])\n"
@@ -175,10 +194,30 @@ def test_redis_down_skips_the_cache_for_a_while_after_a_failure():
 def test_retry_after_points_at_the_end_of_the_window():
     throttle = throttling.ClientIpRateThrottle()
     with override_settings(SOMA_THROTTLE_PUBLIC_RATE="1/h"):
-        from django.test import RequestFactory
-
         request = RequestFactory().get("/healthz", REMOTE_ADDR="10.1.1.1")
         assert throttle.allow_request(request) is True
         assert throttle.allow_request(request) is False
 
-    assert 0 < throttle.wait() <= 3600
+    assert throttle.wait() == 3599.0
+
+
+def test_windows_are_fixed_and_numbered_from_the_epoch():
+    assert throttling.window_at(WINDOW_START - 0.5, 60) == (WINDOW_START // 60 - 1, 0.5)
+    assert throttling.window_at(WINDOW_START, 60) == (WINDOW_START // 60, 60.0)
+    assert throttling.window_at(FROZEN, 3600) == (WINDOW_START // 3600, 3599.0)
+
+
+@override_settings(SOMA_THROTTLE_PUBLIC_RATE="1/m")
+def test_a_new_window_brings_a_new_budget(monkeypatch: pytest.MonkeyPatch):
+    # Given the budget spent in the last half second of a window
+    throttle = throttling.ClientIpRateThrottle()
+    request = RequestFactory().get("/healthz", REMOTE_ADDR="10.1.1.2")
+    monkeypatch.setattr(throttling, "window_now", lambda: WINDOW_START - 0.5)
+    assert throttle.allow_request(request) is True
+    assert throttle.allow_request(request) is False
+    assert throttle.wait() == 0.5
+
+    # When the next window starts, then the same address is let through again (fixed windows)
+    monkeypatch.setattr(throttling, "window_now", lambda: float(WINDOW_START))
+    assert throttle.allow_request(request) is True
+    assert throttle.allow_request(request) is False

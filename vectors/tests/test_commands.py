@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -15,13 +14,14 @@ from django.db import connection
 from django.test import override_settings
 
 from memories.models import Memory, VectorStatus
+from tests_support.factories import statuses, stored
+from tests_support.waiting import wait_until
 from vectors import backend
 from vectors.backend import embedder, embedding_model_name, get_vector_store, reset_vector_store, vector_collection_name
 from vectors.services.indexing import memories_index
 from vectors.services.maintenance import MAINTENANCE_LOCK_KEY
 from vectors.stores.base import VectorStore, VectorStoreError
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import statuses, stored
 
 pytestmark = pytest.mark.django_db
 
@@ -250,9 +250,11 @@ def test_the_sweeper_thread_repairs_dirty_memories(vector_store: VectorStore, tr
     # When the sweeper runs
     sweeper = Sweeper(interval=0.05).start()
     try:
-        deadline = time.monotonic() + 10
-        while Memory.objects.get(pk=memory.pk).vector_status != VectorStatus.INDEXED and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(
+            lambda: Memory.objects.get(pk=memory.pk).vector_status == VectorStatus.INDEXED,
+            timeout=10,
+            what="the sweeper indexing the failed memory",
+        )
     finally:
         sweeper.stop()
 

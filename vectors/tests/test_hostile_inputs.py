@@ -10,11 +10,11 @@ import pytest
 
 from memories.models import Memory, VectorStatus
 from memories.services.delete import memory_delete
+from tests_support.factories import stored
 from vectors.runtime import store_cooldown
 from vectors.services.indexing import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded
 from vectors.services.maintenance import memories_reindex
 from vectors.stores.base import VectorStore
-from vectors.tests.factories import stored
 
 pytestmark = pytest.mark.django_db
 

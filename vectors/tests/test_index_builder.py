@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from tests_support.factories import filled, point, quantized_segments
 from vectors.index_builder import IndexBuilder, index_once
 from vectors.metrics import INDEX_BUILDS
 from vectors.tests.conftest import install
-from vectors.tests.factories import filled, point, quantized_segments
 
 
 def test_index_once_builds_past_the_threshold(tmp_path: Path) -> None:

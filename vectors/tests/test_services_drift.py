@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from memories.models import Memory, VectorStatus
+from tests_support.factories import stored
 from vectors.backend import vector_collection_name
 from vectors.services.drift import vectors_drift
 from vectors.services.indexing import memories_index
@@ -13,7 +14,6 @@ from vectors.services.maintenance import (
     vectors_fix,
 )
 from vectors.stores.base import VectorStore
-from vectors.tests.factories import stored
 
 pytestmark = pytest.mark.django_db
 

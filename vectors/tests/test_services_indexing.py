@@ -12,12 +12,12 @@ from django.test import override_settings
 from memories.filters import parse_filters
 from memories.models import Memory
 from memories.services.update import memory_update
+from tests_support.factories import statuses, stored
 from vectors import metrics
 from vectors.runtime import texts_embed, vector_store_ready
 from vectors.selectors import memory_search
 from vectors.services.indexing import INDEX_FIELDS, memories_index, memories_index_loaded, points_delete
 from vectors.stores.base import VectorStore
-from vectors.tests.factories import statuses, stored
 
 pytestmark = pytest.mark.django_db
 

@@ -12,6 +12,7 @@ from django.db import connection
 
 from memories.models import Memory, VectorStatus
 from memories.services.create import MemoryDraft, memory_batch_upsert
+from tests_support.factories import statuses, stored
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.services.indexing import memories_index
 from vectors.services.maintenance import (
@@ -24,7 +25,6 @@ from vectors.services.maintenance import (
 from vectors.stores.base import VectorStore
 from vectors.stores.edge import EdgeStore
 from vectors.tests.conftest import install
-from vectors.tests.factories import statuses, stored
 
 pytestmark = pytest.mark.django_db
 

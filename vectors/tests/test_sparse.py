@@ -4,9 +4,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests_support.factories import Cond, pid, point, unit
 from vectors.sparse import SparseTerms, bm25_document, bm25_query
 from vectors.stores.base import VectorPoint, VectorStore
-from vectors.tests.factories import Cond, pid, point, unit
 
 # --- the encoder ------------------------------------------------------------------
 

@@ -7,8 +7,8 @@ import uuid
 import numpy as np
 import pytest
 
+from tests_support.factories import Cond, ids_of, near, point, unit
 from vectors.stores.base import VectorPoint, VectorStore
-from vectors.tests.factories import Cond, ids_of, near, point, unit
 
 
 def test_collection_name_carries_model_and_dimension(store: VectorStore) -> None:

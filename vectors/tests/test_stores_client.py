@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests_support.factories import unit
 from vectors.embedding import MODEL_NAME
 from vectors.stores.base import VectorStoreError
 from vectors.stores.client import ClientStore
-from vectors.tests.factories import unit
 
 
 def test_client_store_unreachable_server_raises_vector_store_error() -> None:

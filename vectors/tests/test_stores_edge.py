@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import qdrant_edge as qe
 
+from tests_support.factories import Cond, ids_of, near, point, unit
 from vectors.embedding import MODEL_NAME
 from vectors.stores.base import VectorStoreError
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import Cond, ids_of, near, point, unit
 
 
 def test_edge_stores_float16_and_scores_as_float32_would(tmp_path: Path) -> None:

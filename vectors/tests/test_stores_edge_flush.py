@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
+from tests_support.factories import point
+from tests_support.waiting import wait_until
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import point
 
 MODEL = "flush-test"
 
@@ -45,9 +45,12 @@ def test_the_flusher_thread_flushes_on_its_interval(tmp_path: Path) -> None:
     store = EdgeStore(tmp_path, model_name=MODEL, flush_interval=0.05)
     window = store.upsert([point(1)])
 
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and not (tmp_path / f"{store.collection_name}.flushed.json").exists():
-        time.sleep(0.02)
+    wait_until(
+        (tmp_path / f"{store.collection_name}.flushed.json").exists,
+        timeout=5,
+        interval=0.02,
+        what="the flusher thread recording a flush",
+    )
 
     assert recorded(store) == window
     store.close()

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from tests_support.factories import T0, Cond, ids_of, near, point, unit
 from vectors.stores.base import VectorStore
-from vectors.tests.factories import T0, Cond, ids_of, near, point, unit
 
 
 @pytest.fixture

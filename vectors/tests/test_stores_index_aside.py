@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests_support.factories import QUERY, filled, ids_of, near, point, quantized_segments, unit
 from vectors.embedding import MODEL_NAME
 from vectors.stores.base import VectorStoreError
 from vectors.stores.edge import EdgeStore
-from vectors.tests.factories import QUERY, filled, ids_of, near, point, quantized_segments, unit
 
 
 def folders(root: Path) -> list[str]:

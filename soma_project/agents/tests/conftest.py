@@ -52,7 +52,3 @@ def error_of(result: CallToolResult) -> dict[str, Any]:
 def answer_of(result: CallToolResult) -> Any:
     assert not result.is_error, result.content
     return result.structured_content
-
-
-def api_key(server: LiveServer, tenant: str) -> str:
-    return server.manage("create_api_key", "--tenant", tenant).stdout.decode().strip()

@@ -11,7 +11,8 @@ from mcp.shared.exceptions import MCPError
 
 from reliability.processes import MASTER_TOKEN, LiveServer
 from reliability.tests.conftest import query
-from soma_project.agents.tests.conftest import answer_of, api_key, error_of, mcp_client
+from soma_project.agents.tests.conftest import answer_of, error_of, mcp_client
+from tests_support.factories import api_key
 
 TOOLS = {
     "add_memory",

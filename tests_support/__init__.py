@@ -1,0 +1,1 @@
+"""What the tests of every app share: factories and bounded waits (test code only; no app imports it)."""
