@@ -44,3 +44,11 @@ def configure_test_environment() -> None:
 
 
 configure_test_environment()
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """Hits the tests recorded and never flushed are dropped: at exit the test database is gone,
+    and the buffer's exit flush would only log that it could not write them."""
+    from memories.access import access_buffer
+
+    access_buffer.discard()
