@@ -247,8 +247,8 @@ def _keyword_hits(scope: _Scope, query: str, *, limit: int, offset: int) -> list
 
 def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
     """Dense and BM25 each fetch their top hits, fused here (vectors.fusion: z-scores against
-    each side's own top 50, a side indifferent below its 30th hit). LoCoMo R@5 / R@10 60.3 /
-    71.3 against 57.9 / 66.5 for keyword alone; SciFact nDCG@10 0.737 (bench/fusion_offline.py)."""
+    each side's own top hits, a side indifferent below its floor rank). LoCoMo R@5 / R@10 62.7 /
+    71.3 against 57.9 / 66.5 for keyword alone; SciFact nDCG@10 0.736 (bench/fusion_offline.py)."""
     store = vector_store_ready()
     vector = query_vector(text=query)
     depth = fusion.candidates_depth(limit=limit, offset=offset)
