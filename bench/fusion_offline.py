@@ -8,7 +8,7 @@ $SOMA_BENCHDATA/locomo-dev and $SOMA_BENCHDATA/scifact, see bench/README.md). Em
 conversation, IDF from the engine), fetches each query's dense and BM25 top 100 once, then
 scores fusions of those two lists in Python: the default (vectors.fusion), the engine's DBSF
 over the top 50 (the 1.3 default), RRF, min-max, and z-score variants (floor rank, σ depth,
-lexical weight). Prints LoCoMo R@5 / R@10 (protocol of bench/bench_locomo.py) and SciFact
+lexical weight, BM25's own σ depth and floor). Prints LoCoMo R@5 / R@10 (protocol of bench/bench_locomo.py) and SciFact
 nDCG@10 on the even half (tuning), the odd half (check) and all claims.
 """
 
@@ -129,17 +129,31 @@ def minmax(dense: Ranked, sparse: Ranked) -> Ranked:
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def zscore(floor_rank: int, stats_depth: int, lexical_weight: float = 1.0) -> Fuse:
+def zscore(
+    floor_rank: int,
+    stats_depth: int,
+    lexical_weight: float = 1.0,
+    *,
+    lexical_stats: int | None = None,
+    lexical_floor: int | None = None,
+) -> Fuse:
+    """z-scores against each side's top `stats_depth` (BM25: `lexical_stats`), floor at
+    `floor_rank` (BM25: `lexical_floor`); the default sets both sides alike."""
+
     def fuse(dense: Ranked, sparse: Ranked) -> Ranked:
         scores: dict[str, float] = {}
         parts = []
-        for ranked, weight in ((dense, 1.0), (sparse, lexical_weight)):
-            values = [s for _, s in ranked[:stats_depth]]
+        sides = (
+            (dense, 1.0, stats_depth, floor_rank),
+            (sparse, lexical_weight, lexical_stats or stats_depth, lexical_floor or floor_rank),
+        )
+        for ranked, weight, depth, side_floor in sides:
+            values = [s for _, s in ranked[:depth]]
             if len(values) < 2 or statistics.pstdev(values) == 0:
-                parts.append(({d: 1.0 for d, _ in ranked[:floor_rank]}, 0.0, weight))
+                parts.append(({d: 1.0 for d, _ in ranked[:side_floor]}, 0.0, weight))
                 continue
             mean, spread = statistics.fmean(values), statistics.pstdev(values)
-            top = ranked[:floor_rank]
+            top = ranked[:side_floor]
             parts.append(({d: (s - mean) / spread for d, s in top}, (top[-1][1] - mean) / spread, weight))
         for d in {d for d, _ in dense[:50]} | {d for d, _ in sparse[:50]}:
             scores[d] = sum(w * max(z.get(d, floor), floor) for z, floor, w in parts)
@@ -188,6 +202,12 @@ def main() -> None:
         for weight in (0.8, 1.0, 1.25):
             fuse = zscore(floor_rank, 50, weight)
             candidates[f"z floor {floor_rank} σ top 50 w_lex {weight}"] = lambda d, s, e, f=fuse: f(d, s)
+    # The dense side as above (σ top 50, floor 30); BM25's own σ depth and floor.
+    for lexical_stats in (20, 30, 50):
+        for lexical_floor in (30, 40, 50):
+            fuse = zscore(30, 50, lexical_stats=lexical_stats, lexical_floor=lexical_floor)
+            name = f"z BM25 σ top {lexical_stats} floor {lexical_floor}"
+            candidates[name] = lambda d, s, e, f=fuse: f(d, s)
     print(f"{'':<36} LoCoMo R@5  R@10 | SciFact nDCG@10 even (tune)  odd (check)  all")
     for name, pick in candidates.items():
         print(

@@ -162,7 +162,13 @@ def _note_failure(exc: Exception) -> None:
 
 
 def _engine_ranked(
-    search: Callable[..., Ranked], *queries: Any, scope: _Scope, limit: int, offset: int, **extra: Any
+    search: Callable[..., Ranked],
+    *queries: Any,
+    scope: _Scope,
+    limit: int,
+    offset: int,
+    first: Ranked | None = None,
+    **extra: Any,
 ) -> Ranked:
     """One engine search (dense, sparse or hybrid) in the scope; a filter the engine refuses is a 400.
 
@@ -170,28 +176,33 @@ def _engine_ranked(
     call to the next), so pages cut from its own offset repeated or skipped tied memories. Every
     page is cut here from the top `offset + limit` sorted by (-score, id), fetching more while
     the last candidate still ties the page's last score (a tie may run past what was fetched).
+    `first`: the answer of the first fetch (`offset + limit + 1` hits), when already made.
     """
     window = offset + limit
     fetch = window + 1
     while True:
-        try:
-            ranked = search(
-                *queries,
-                tenant=scope.tenant,
-                namespace=scope.namespace,
-                memory_type=scope.memory_type,
-                conditions=scope.conditions,
-                limit=fetch,
-                offset=0,
-                **extra,
-            )
-        except ValueError as exc:
-            raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
+        ranked = first if first is not None else _engine_search(search, *queries, scope=scope, limit=fetch, **extra)
+        first = None
         ranked.sort(key=lambda hit: (-hit[1], hit[0]))
         exhausted = len(ranked) < fetch
         if exhausted or len(ranked) <= window or ranked[-1][1] != ranked[window - 1][1] or fetch >= MAX_TIE_FETCH:
             return ranked[offset:window]
         fetch = min(fetch * 2, MAX_TIE_FETCH)
+
+
+def _engine_search(search: Callable[..., Any], *queries: Any, scope: _Scope, limit: int, **extra: Any) -> Any:
+    try:
+        return search(
+            *queries,
+            tenant=scope.tenant,
+            namespace=scope.namespace,
+            memory_type=scope.memory_type,
+            conditions=scope.conditions,
+            limit=limit,
+            **extra,
+        )
+    except ValueError as exc:
+        raise InvalidInput(str(exc), MemoryErrorCode.INVALID_FILTER) from exc
 
 
 def _dense_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
@@ -236,14 +247,17 @@ def _keyword_hits(scope: _Scope, query: str, *, limit: int, offset: int) -> list
 
 def _hybrid_ranked(scope: _Scope, query: str, *, limit: int, offset: int) -> Ranked:
     """Dense and BM25 each fetch their top hits, fused here (vectors.fusion: z-scores against
-    each side's own top 50, a side indifferent below its 30th hit). LoCoMo R@5 / R@10 60.3 /
-    71.3 against 57.9 / 66.5 for keyword alone; SciFact nDCG@10 0.737 (bench/fusion_offline.py)."""
+    each side's own top hits, a side indifferent below its floor rank). LoCoMo R@5 / R@10 62.7 /
+    71.3 against 57.9 / 66.5 for keyword alone; SciFact nDCG@10 0.736 (bench/fusion_offline.py)."""
     store = vector_store_ready()
     vector = query_vector(text=query)
     depth = fusion.candidates_depth(limit=limit, offset=offset)
-    dense = _engine_ranked(store.search, vector, scope=scope, limit=depth, offset=0)
     terms = bm25_query(query)
-    sparse = _engine_ranked(store.search_sparse, terms, scope=scope, limit=depth, offset=0) if terms else []
+    # Both sides' first fetch in one engine call (no BM25 terms: no BM25 list); a side whose last
+    # hits tie fetches more alone.
+    dense, sparse = _engine_search(store.search_both, vector, terms, scope=scope, limit=depth + 1)
+    dense = _engine_ranked(store.search, vector, scope=scope, limit=depth, offset=0, first=dense)
+    sparse = _engine_ranked(store.search_sparse, terms, scope=scope, limit=depth, offset=0, first=sparse)
     return fusion.fused_page(dense, sparse, limit=limit, offset=offset)
 
 

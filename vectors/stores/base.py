@@ -136,6 +136,12 @@ class VectorStore(abc.ABC):
         self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int
     ) -> list[tuple[str, float]]: ...
 
+    def _query_both(
+        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """The dense and the BM25 top `limit`; a store whose engine batches does both in one call."""
+        return self._query(vector, must, limit=limit, offset=0), self._query_sparse(terms, must, limit=limit, offset=0)
+
     @abc.abstractmethod
     def _count(self, must: list[FilterNode]) -> int: ...
 
@@ -188,6 +194,24 @@ class VectorStore(abc.ABC):
         if not terms:
             return []
         return self._query_sparse(terms, must, limit=limit, offset=offset)
+
+    def search_both(
+        self,
+        vector: Sequence[float],
+        terms: SparseTerms,
+        *,
+        tenant: str,
+        namespace: str | None = None,
+        memory_type: str | None = None,
+        conditions: Sequence[FilterCondition] = (),
+        limit: int = 10,
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """What `search` and `search_sparse` answer for the same scope and limit, in one engine
+        call where the engine batches (hybrid search fuses the two lists itself)."""
+        must = _search_filter(tenant, namespace, memory_type, conditions, limit, 0)
+        if not terms:
+            return self._query(self._vector(vector), must, limit=limit, offset=0), []
+        return self._query_both(self._vector(vector), terms, must, limit=limit)
 
     def search_hybrid(
         self,

@@ -150,6 +150,21 @@ class ClientStore(VectorStore):
     ) -> list[tuple[str, float]]:
         return self._run(must, limit=limit, offset=offset, query=self._sparse_vector(terms), using=SPARSE_VECTOR_NAME)
 
+    def _query_both(
+        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        m = _models()
+        flt = _client_filter(must)
+        requests = [
+            m.QueryRequest(query=vector, filter=flt, limit=limit, params=self._dense_params(), with_payload=False),
+            m.QueryRequest(
+                query=self._sparse_vector(terms), using=SPARSE_VECTOR_NAME, filter=flt, limit=limit, with_payload=False
+            ),
+        ]
+        with self._using("search") as client:
+            dense, sparse = client.query_batch_points(self.collection_name, requests=requests)
+        return [(str(p.id), float(p.score)) for p in dense.points], [(str(p.id), float(p.score)) for p in sparse.points]
+
     def _query_hybrid(
         self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int
     ) -> list[tuple[str, float]]:

@@ -57,52 +57,82 @@ class EdgeStore(IndexAsideStore):
         return qe.Query.Nearest(qe.SparseVector(list(terms.indices), list(terms.values)), using=SPARSE_VECTOR_NAME)
 
     def _run(self, key: Hashable, request: qe.QueryRequest) -> list[tuple[str, float]]:
+        return self._run_batch([(key, request)])[0]
+
+    def _run_batch(self, requests: list[tuple[Hashable, qe.QueryRequest]]) -> list[list[tuple[str, float]]]:
+        """Each request's hits, from the result cache or else all the missing ones in one engine
+        batch (the engine plans a batch as a whole: one pass over the segments)."""
         with self._lock:
-            generation, cached = self._generation, self._results.get(key)
-            if cached is not None:
-                self._results.move_to_end(key)
-                return list(cached)
-        with self._using("search") as shard:
-            hits = shard.query(request)
-        result = [(str(hit.id), float(hit.score)) for hit in hits]
-        with self._lock:
-            if generation == self._generation:
-                self._results[key] = result
-                if len(self._results) > RESULT_CACHE_SIZE:
+            generation = self._generation
+            results = [self._results.get(key) for key, _ in requests]
+            for (key, _), cached in zip(requests, results, strict=True):
+                if cached is not None:
+                    self._results.move_to_end(key)
+        missing = [i for i, cached in enumerate(results) if cached is None]
+        if missing:
+            with self._using("search") as shard:
+                if len(missing) == 1:
+                    answers = [shard.query(requests[missing[0]][1])]
+                else:
+                    answers = shard.query_batch(qe.QueryBatchRequest([requests[i][1] for i in missing]))
+            with self._lock:
+                for i, hits in zip(missing, answers, strict=True):
+                    results[i] = result = [(str(hit.id), float(hit.score)) for hit in hits]
+                    if generation == self._generation:
+                        self._results[requests[i][0]] = result
+                while len(self._results) > RESULT_CACHE_SIZE:
                     self._results.popitem(last=False)
-        return list(result)
+        return [list(result or ()) for result in results]
 
     @staticmethod
     def _key(kind: str, query: Any, must: list[FilterNode], *numbers: int) -> Hashable:
         flt = json.dumps(must, sort_keys=True, default=str)
         return (kind, query, flt, *numbers)
 
+    def _dense_request(
+        self, vector: list[float], must: list[FilterNode], *, limit: int, offset: int
+    ) -> tuple[Hashable, qe.QueryRequest]:
+        vector_key = np.asarray(vector, dtype=np.float32).tobytes()
+        request = qe.QueryRequest(
+            limit=limit,
+            offset=offset,
+            query=qe.Query.Nearest(vector),
+            filter=_edge_filter(must),
+            params=self._dense_params(),
+            with_payload=False,
+        )
+        return self._key("dense", vector_key, must, limit, offset), request
+
+    def _sparse_request(
+        self, terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int
+    ) -> tuple[Hashable, qe.QueryRequest]:
+        flt = _edge_filter(must)
+        request = qe.QueryRequest(
+            limit=limit, offset=offset, query=self._sparse_query(terms), filter=flt, with_payload=False
+        )
+        return self._key("sparse", terms, must, limit, offset), request
+
     def _query(
         self, vector: list[float], must: list[FilterNode], *, limit: int, offset: int
     ) -> list[tuple[str, float]]:
-        vector_key = np.asarray(vector, dtype=np.float32).tobytes()
-        return self._run(
-            self._key("dense", vector_key, must, limit, offset),
-            qe.QueryRequest(
-                limit=limit,
-                offset=offset,
-                query=qe.Query.Nearest(vector),
-                filter=_edge_filter(must),
-                params=self._dense_params(),
-                with_payload=False,
-            ),
-        )
+        return self._run(*self._dense_request(vector, must, limit=limit, offset=offset))
 
     def _query_sparse(
         self, terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int
     ) -> list[tuple[str, float]]:
-        flt = _edge_filter(must)
-        return self._run(
-            self._key("sparse", terms, must, limit, offset),
-            qe.QueryRequest(
-                limit=limit, offset=offset, query=self._sparse_query(terms), filter=flt, with_payload=False
-            ),
+        return self._run(*self._sparse_request(terms, must, limit=limit, offset=offset))
+
+    def _query_both(
+        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        # Cached under the same keys as _query and _query_sparse: the lists are theirs.
+        dense, sparse = self._run_batch(
+            [
+                self._dense_request(vector, must, limit=limit, offset=0),
+                self._sparse_request(terms, must, limit=limit, offset=0),
+            ]
         )
+        return dense, sparse
 
     def _query_hybrid(
         self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int

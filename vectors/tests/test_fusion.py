@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vectors.fusion import FLOOR_RANK, STATS_DEPTH, candidates_depth, fused_page, fused_ranking
+from vectors.fusion import LEXICAL_FLOOR_RANK, STATS_DEPTH, candidates_depth, fused_page, fused_ranking
 
 
 def ranking(prefix: str, scores: list[float]) -> list[tuple[str, float]]:
@@ -30,9 +30,9 @@ def test_a_memory_both_sides_rank_well_comes_first() -> None:
 
 
 def test_below_the_floor_rank_a_side_is_indifferent() -> None:
-    # Ranked 31st by BM25 or not at all: the same say from BM25, so the dense order decides.
+    # Ranked 41st by BM25 or not at all: the same say from BM25, so the dense order decides.
     dense = [("a", 0.9), ("b", 0.8), *ranking("d", [0.5 - 0.001 * i for i in range(48)])]
-    sparse = [*ranking("s", [10.0 - 0.1 * i for i in range(FLOOR_RANK)]), ("b", 1.0), *ranking("t", [0.5] * 19)]
+    sparse = [*ranking("s", [10.0 - 0.1 * i for i in range(LEXICAL_FLOOR_RANK)]), ("b", 1.0), *ranking("t", [0.5] * 9)]
 
     order = [memory_id for memory_id, _ in fused_ranking(dense, sparse)]
 

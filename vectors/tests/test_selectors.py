@@ -12,6 +12,7 @@ from memories.services.create import MemoryDraft, memory_batch_upsert
 from vectors import metrics
 from vectors.selectors import memory_search, memory_similar
 from vectors.stores.base import VectorStore
+from vectors.stores.edge import EdgeStore
 
 pytestmark = pytest.mark.django_db
 
@@ -183,6 +184,25 @@ def test_hybrid_mode_finds_both_exact_terms_and_meaning(
 
     assert texts(by_term.hits) == ["Ticket ZX-99812 tracks the login outage."]
     assert texts(by_meaning.hits) == ["The kitchen faucet has been dripping since the plumber left."]
+
+
+def test_hybrid_asks_the_embedded_engine_once_for_both_lists(
+    edge_store: EdgeStore, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
+):
+    store_all(django_capture_on_commit_callbacks, [draft(memory) for memory, _ in PARAPHRASES])
+    batches: list[int] = []
+    run_batch = EdgeStore._run_batch
+
+    def counted(self: EdgeStore, requests: list[Any]) -> list[list[tuple[str, float]]]:
+        batches.append(len(requests))
+        return run_batch(self, requests)
+
+    monkeypatch.setattr(EdgeStore, "_run_batch", counted)
+
+    hybrid = memory_search(tenant="default", query="Is there a leak in the sink?", top_k=3, mode="hybrid")
+
+    assert batches == [2]
+    assert texts(hybrid.hits)[0] == "The kitchen faucet has been dripping since the plumber left."
 
 
 def test_a_memory_gone_from_postgresql_is_skipped_even_if_its_point_remains(

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests_support.factories import Cond, pid, point, unit
 from vectors.sparse import SparseTerms, bm25_document, bm25_query
 from vectors.stores.base import VectorPoint, VectorStore
@@ -131,6 +133,19 @@ def test_hybrid_pages_and_honours_the_tenant(store: VectorStore) -> None:
     assert pid(9) not in {h for h, _ in everything}
 
 
+def test_both_searches_at_once_answer_as_each_alone(store: VectorStore) -> None:
+    # Given four documents and a point of another tenant with the same words
+    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)] + [point(9, text=CORPUS[0], tenant="other")])
+    terms = bm25_query("insulin diabetes")
+    # When the dense and the BM25 search run together (hybrid's one engine call)
+    dense, sparse = store.search_both(unit(0), terms, tenant="acme", limit=3)
+    # Then each list is the one its search alone returns; no terms: no BM25 list
+    assert dense == store.search(unit(0), tenant="acme", limit=3)
+    assert sparse == store.search_sparse(terms, tenant="acme", limit=3)
+    assert {h for h, _ in sparse} == {pid(0), pid(3)}
+    assert store.search_both(unit(0), bm25_query("the"), tenant="acme", limit=3) == (dense, [])
+
+
 def test_points_without_sparse_vector_stay_dense_searchable(store: VectorStore) -> None:
     # Given a point upserted with no sparse vector (e.g. an empty text)
     plain = VectorPoint(pid(5), unit(5), "acme", "default", "episodic", 0.0)
@@ -161,3 +176,4 @@ def test_a_repeated_search_sees_every_write_made_since(store: VectorStore) -> No
     assert [h for h, _ in store.search(unit(7), tenant="acme", limit=1)] == [pid(7)]
     assert store.search_sparse(terms, tenant="acme") == []
     assert [h for h, _ in store.search_hybrid(unit(7), terms, tenant="acme", limit=1)] == [pid(7)]
+    assert store.search_both(unit(7), terms, tenant="acme", limit=1) == ([(pid(7), pytest.approx(1.0, abs=1e-3))], [])
