@@ -7,7 +7,7 @@ import contextlib
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -34,6 +34,15 @@ LAYOUT_VERSION = 3
 # mode until 1.3; search now fuses the two sides itself (vectors/fusion.py), which holds on
 # conversations too. Kept as the engine's own fusion, the baseline of bench/fusion_offline.py.
 HYBRID_DEPTH = 50
+
+
+class Scope(TypedDict, total=False):
+    """Where a search looks within its tenant: one namespace, one memory type, and the
+    payload/metadata conditions of the filter grammar (memories.filters). Unset: everywhere."""
+
+    namespace: str | None
+    memory_type: str | None
+    conditions: Sequence[FilterCondition]
 
 
 class VectorStoreError(Exception):
@@ -168,14 +177,12 @@ class VectorStore(abc.ABC):
         vector: Sequence[float],
         *,
         tenant: str,
-        namespace: str | None = None,
-        memory_type: str | None = None,
-        conditions: Sequence[FilterCondition] = (),
         limit: int = 10,
         offset: int = 0,
+        **scope: Unpack[Scope],
     ) -> list[tuple[str, float]]:
         """(id, cosine score) pairs, best first; the filter runs inside the engine."""
-        must = _search_filter(tenant, namespace, memory_type, conditions, limit, offset)
+        must = _search_filter(tenant, scope, limit, offset)
         return self._query(self._vector(vector), must, limit=limit, offset=offset)
 
     def search_sparse(
@@ -183,14 +190,12 @@ class VectorStore(abc.ABC):
         terms: SparseTerms,
         *,
         tenant: str,
-        namespace: str | None = None,
-        memory_type: str | None = None,
-        conditions: Sequence[FilterCondition] = (),
         limit: int = 10,
         offset: int = 0,
+        **scope: Unpack[Scope],
     ) -> list[tuple[str, float]]:
         """(id, BM25 score) pairs, best first, IDF from the engine; none for an empty query."""
-        must = _search_filter(tenant, namespace, memory_type, conditions, limit, offset)
+        must = _search_filter(tenant, scope, limit, offset)
         if not terms:
             return []
         return self._query_sparse(terms, must, limit=limit, offset=offset)
@@ -201,14 +206,12 @@ class VectorStore(abc.ABC):
         terms: SparseTerms,
         *,
         tenant: str,
-        namespace: str | None = None,
-        memory_type: str | None = None,
-        conditions: Sequence[FilterCondition] = (),
         limit: int = 10,
+        **scope: Unpack[Scope],
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
         """What `search` and `search_sparse` answer for the same scope and limit, in one engine
         call where the engine batches (hybrid search fuses the two lists itself)."""
-        must = _search_filter(tenant, namespace, memory_type, conditions, limit, 0)
+        must = _search_filter(tenant, scope, limit, 0)
         if not terms:
             return self._query(self._vector(vector), must, limit=limit, offset=0), []
         return self._query_both(self._vector(vector), terms, must, limit=limit)
@@ -219,15 +222,13 @@ class VectorStore(abc.ABC):
         terms: SparseTerms,
         *,
         tenant: str,
-        namespace: str | None = None,
-        memory_type: str | None = None,
-        conditions: Sequence[FilterCondition] = (),
         limit: int = 10,
         offset: int = 0,
         depth: int = HYBRID_DEPTH,
+        **scope: Unpack[Scope],
     ) -> list[tuple[str, float]]:
         """(id, fused score) pairs: DBSF of the dense and the BM25 top-`depth`, fused in the engine."""
-        must = _search_filter(tenant, namespace, memory_type, conditions, limit, offset)
+        must = _search_filter(tenant, scope, limit, offset)
         if not terms:
             return self._query(self._vector(vector), must, limit=limit, offset=offset)
         depth = max(depth, limit + offset)
@@ -251,14 +252,12 @@ class VectorStore(abc.ABC):
         return values
 
 
-def _search_filter(
-    tenant: str,
-    namespace: str | None,
-    memory_type: str | None,
-    conditions: Sequence[FilterCondition],
-    limit: int,
-    offset: int,
-) -> list[FilterNode]:
+def _search_filter(tenant: str, scope: Scope, limit: int, offset: int) -> list[FilterNode]:
     if limit < 1 or offset < 0:
         raise ValueError("limit must be >= 1 and offset >= 0")
-    return compile_filter(tenant=tenant, namespace=namespace, memory_type=memory_type, conditions=conditions)
+    return compile_filter(
+        tenant=tenant,
+        namespace=scope.get("namespace"),
+        memory_type=scope.get("memory_type"),
+        conditions=scope.get("conditions", ()),
+    )
