@@ -35,8 +35,11 @@ class UpsertResult:
 # links; that counts as a creation: the row then takes this statement's time as created_at, the
 # same as its updated_at, which a replaced memory (created by an earlier statement) never has.
 # The version each row gets is recorded in the same statement (`recorded`), so history costs
-# the write path no round trip. `previous` reads the replaced rows as they were (a row inserted
-# concurrently is not in its snapshot: its version then lists every field as changed).
+# the write path no round trip. Its join reads a replaced row as it was: every part of one
+# statement sees the table as it was when the statement began, so `memories_memory` there is the
+# row before `stored` changed it (by primary key: the coordinate's index is not the planner's
+# sure pick, and a full-namespace scan per write was). A row inserted concurrently is not in that
+# snapshot: its version then lists every field as changed.
 _INCOMING = f"""
 WITH incoming ({column_list(WRITTEN_COLUMNS)}) AS (VALUES {{values}})"""
 _REPLACED = "".join(f"\n        {name} = EXCLUDED.{name}," for name in REPLACED_COLUMNS)
@@ -59,16 +62,11 @@ stored AS (
 # caller purges it and stores a new memory.
 # Spliced in: the column lists of memories.history; the actor is a parameter.
 _HISTORY_SQL = f""",
-previous AS (
-    SELECT m.* FROM memories_memory AS m
-    JOIN incoming AS i ON m.tenant = i.tenant AND m.namespace = i.namespace AND m.coord_key = i.coord_key
-    WHERE NOT m.bare_node
-),
 recorded AS (
     INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
     SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s, s.updated_at,
            {changed_sql("p", "s")}, {snapshot_sql("s")}, '{{}}'::jsonb
-    FROM stored AS s LEFT JOIN previous AS p ON p.id = s.id
+    FROM stored AS s LEFT JOIN memories_memory AS p ON p.id = s.id AND NOT p.bare_node
 )"""  # noqa: S608
 _RETURN_SQL = """
 SELECT id, namespace, coord_key, inserted, created_at, payload::text, metadata::text, vector_model, vector_epoch,

@@ -90,6 +90,19 @@ def test_replacing_a_coordinate_is_an_update_with_the_changed_fields(api):
     assert Memory.objects.get().version == 3
 
 
+def test_storing_at_a_bare_node_is_a_creation_with_every_field_changed(api):
+    # given a coordinate that is only a graph node (linked before any memory was stored there)
+    api.post("/graph/link", {"from_coord": "4,4", "to_coord": "5,5", "link_type": "co_recalled"})
+    node = Memory.with_nodes.get(coord_key="4.0,4.0")
+
+    # when a memory is stored there
+    stored = api.post("/memories", {"coord": "4,4", "payload": {"content": "filled"}}).json()["memory"]
+
+    # then it keeps the node's id, and its first version is a creation, not an update of the node
+    assert stored["id"] == str(node.pk)
+    assert summary(history(api, stored["id"])) == [(1, "created", "master", ALL)]
+
+
 def test_batch_records_one_version_per_memory(api):
     response = api.post(
         "/memories/batch",
