@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection
 
+from core.db import prepared_cursor
 from memories.aging import memories_expired_at_coordinates_purge
 from memories.columns import MEMORY_COLUMNS, REPLACED_COLUMNS, WRITTEN_COLUMNS, column_list, values_row
 from memories.history import changed_sql, snapshot_sql
@@ -64,7 +65,7 @@ stored AS (
 _HISTORY_SQL = f""",
 recorded AS (
     INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
-    SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s, s.updated_at,
+    SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s::varchar, s.updated_at,
            {changed_sql("p", "s")}, {snapshot_sql("s")}, '{{}}'::jsonb
     FROM stored AS s LEFT JOIN memories_memory AS p ON p.id = s.id AND NOT p.bare_node
 )"""  # noqa: S608
@@ -92,7 +93,9 @@ def upsert_rows(rows: list[dict[str, Any]], *, tenant: str, now: datetime, actor
 def _upsert_once(rows: list[dict[str, Any]], *, now: datetime, actor: str) -> list[UpsertResult | None]:
     results: list[UpsertResult | None] = []
     record = history_enabled()
-    with connection.cursor() as cursor:
+    # One memory (the API's create) is the hot path: that statement's one text is prepared once per
+    # connection; a batch's text varies with its length, so it is planned each time.
+    with prepared_cursor() if len(rows) == 1 else connection.cursor() as cursor:
         for start in range(0, len(rows), _UPSERT_CHUNK):
             chunk = rows[start : start + _UPSERT_CHUNK]
             params: list[Any] = [row[name] for row in chunk for name in WRITTEN_COLUMNS]

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from accounts.services import api_key_create
@@ -318,6 +319,22 @@ def test_the_create_path_costs_no_query_for_its_history(api, settings, django_as
     with django_assert_num_queries(3):
         api.post("/memories", {"payload": {"content": "not kept"}})
     assert "memories_memoryversion" in with_history.captured_queries[1]["sql"]
+    assert '"kept"' in with_history.captured_queries[1]["sql"]  # logged with its values
+
+
+def test_a_single_create_is_planned_once_per_connection(api):
+    for n in range(3):
+        api.post("/memories", {"payload": {"content": f"v{n}"}})
+    api.post("/memories", {"coord": "1,2", "payload": {"content": "at a coordinate"}})
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%ON CONFLICT (tenant, namespace, coord_key)%"],
+        )
+        (prepared,) = cursor.fetchone()
+    # one text, one statement per set of parameter types (no coordinate, a coordinate)
+    assert prepared == 2
 
 
 def test_the_embedded_sweeper_prunes_the_history_once_per_interval(api, settings):
