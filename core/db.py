@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -47,6 +48,12 @@ class _PreparedDebugWrapper(CursorDebugWrapper):
         return super().debug_sql(sql, params, use_last_executed_query=False, many=many)
 
 
+@functools.cache
+def _instrumented_preparing_cursor(alias: str, vendor: str) -> Any:
+    # What django_prometheus makes of Django's own cursor class, made once, not per request.
+    return ExportingCursorWrapper(_PreparingCursor, alias, vendor)
+
+
 @contextmanager
 def prepared_cursor() -> Iterator[CursorWrapper]:
     """A cursor whose statements the server parses and plans once per connection, not per call.
@@ -61,7 +68,7 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     with connection.wrap_database_errors:
-        raw = ExportingCursorWrapper(_PreparingCursor, connection.alias, connection.vendor)(connection.connection)
+        raw = _instrumented_preparing_cursor(connection.alias, connection.vendor)(connection.connection)
     cursor = _PreparedDebugWrapper(raw, connection) if connection.queries_logged else connection.make_cursor(raw)
     with cursor:
         yield cursor

@@ -37,10 +37,10 @@ class UpsertResult:
 # same as its updated_at, which a replaced memory (created by an earlier statement) never has.
 # The version each row gets is recorded in the same statement (`recorded`), so history costs
 # the write path no round trip. Its join reads a replaced row as it was: every part of one
-# statement sees the table as it was when the statement began, so `memories_memory` there is the
-# row before `stored` changed it (by primary key: the coordinate's index is not the planner's
-# sure pick, and a full-namespace scan per write was). A row inserted concurrently is not in that
-# snapshot: its version then lists every field as changed.
+# statement sees the table as it was when the statement began, so `memories_memory` there holds
+# the row before `stored` changed it. It is found by primary key: joined by coordinate, the
+# planner picked memory_text_hash and scanned the whole tenant+namespace on every write. A row
+# inserted concurrently is not in that snapshot: its version then lists every field as changed.
 _INCOMING = f"""
 WITH incoming ({column_list(WRITTEN_COLUMNS)}) AS (VALUES {{values}})"""
 _REPLACED = "".join(f"\n        {name} = EXCLUDED.{name}," for name in REPLACED_COLUMNS)
