@@ -13,7 +13,7 @@ from django.db import connection
 from core.db import prepared_cursor
 from memories.aging import memories_expired_at_coordinates_purge
 from memories.columns import MEMORY_COLUMNS, REPLACED_COLUMNS, WRITTEN_COLUMNS, column_list, values_row
-from memories.history import changed_sql, snapshot_sql
+from memories.history import changed_sql, every_field_sql, snapshot_sql
 from memories.history_services import history_enabled
 from memories.models import Memory, VectorStatus
 
@@ -62,13 +62,21 @@ stored AS (
 # A memory expired at that coordinate is not replaced (the WHERE): it returns no row, and the
 # caller purges it and stores a new memory.
 # Spliced in: the column lists of memories.history; the actor is a parameter.
-_HISTORY_SQL = f""",
+_VERSION_SQL = """,
 recorded AS (
     INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
     SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s::varchar, s.updated_at,
-           {changed_sql("p", "s")}, {snapshot_sql("s")}, '{{}}'::jsonb
-    FROM stored AS s LEFT JOIN memories_memory AS p ON p.id = s.id AND NOT p.bare_node
-)"""  # noqa: S608
+           {changed}, {snapshot}, '{{}}'::jsonb
+    FROM stored AS s{previous}
+)"""
+_HISTORY_SQL = _VERSION_SQL.format(
+    changed=changed_sql("p", "s"),
+    snapshot=snapshot_sql("s"),
+    previous=" LEFT JOIN memories_memory AS p ON p.id = s.id AND NOT p.bare_node",
+)
+# Rows without a coordinate never meet a conflict: all of them are new, nothing to look up (the
+# join would hash the whole table for a batch of them).
+_HISTORY_NEW_SQL = _VERSION_SQL.format(changed=every_field_sql(), snapshot=snapshot_sql("s"), previous="")
 _RETURN_SQL = """
 SELECT id, namespace, coord_key, inserted, created_at, payload::text, metadata::text, vector_model, vector_epoch,
     version, last_accessed_at, access_count
@@ -102,7 +110,8 @@ def _upsert_once(rows: list[dict[str, Any]], *, now: datetime, actor: str) -> li
             params.append(now)
             sql = _INCOMING.format(values=", ".join([_ROW_SQL] * len(chunk))) + _UPSERT_SQL
             if record:
-                sql += _HISTORY_SQL
+                replacing = any(row["coord_key"] is not None for row in chunk)
+                sql += _HISTORY_SQL if replacing else _HISTORY_NEW_SQL
                 params.append(actor)
             cursor.execute(sql + _RETURN_SQL, params)
             # RETURNING order is not promised: match rows by coordinate (or by id without one).
