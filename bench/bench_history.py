@@ -1,6 +1,6 @@
 """What the memory history costs the write path, and how fast a long history reads (issue 17).
 
-    .venv/bin/python bench/bench_history.py [--rounds 4] [--singles 200] [--batches 4] [--versions 1000]
+    .venv/bin/python bench/bench_history.py [--rounds 4] [--singles 200] [--batches 4] [--versions 1000] [--port 9611]
 
 Starts two embedded servers side by side, one with SOMA_HISTORY=true and one with false, and
 alternates rounds between them (same run, same machine, same load): single POST /memories p50
@@ -60,14 +60,16 @@ def main() -> None:
     parser.add_argument("--singles", type=int, default=200)
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--versions", type=int, default=1000)
+    parser.add_argument("--port", type=int, default=9611, help="the server with history; the one without: the next")
     args = parser.parse_args()
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
-    servers = {"history on": start(9611, True), "history off": start(9612, False)}
+    ports = (args.port, args.port + 1)
+    servers = {"history on": start(ports[0], True), "history off": start(ports[1], False)}
     clients = {
         name: httpx.Client(
             base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
-        for (name, (_, token)), port in zip(servers.items(), (9611, 9612), strict=True)
+        for (name, (_, token)), port in zip(servers.items(), ports, strict=True)
     }
     try:
         for client in clients.values():

@@ -71,6 +71,12 @@ def snapshot_sql(alias: str) -> str:
     return f"jsonb_build_object({pairs})"
 
 
+def every_field_sql() -> str:
+    """The `changed` of a memory that did not exist before: every tracked field."""
+    every = ", ".join(f"'{name}'" for name in TRACKED_FIELDS)
+    return f"ARRAY[{every}]::varchar[]"
+
+
 def changed_sql(before: str, after: str) -> str:
     """The tracked fields whose columns differ between rows `before` and `after` (NULL before: all)."""
     checks = ", ".join(
@@ -78,8 +84,7 @@ def changed_sql(before: str, after: str) -> str:
         f"THEN '{name}' END"
         for name in TRACKED_FIELDS
     )
-    every = ", ".join(f"'{name}'" for name in TRACKED_FIELDS)
     return (
-        f"CASE WHEN {before}.id IS NULL THEN ARRAY[{every}]::varchar[] "
+        f"CASE WHEN {before}.id IS NULL THEN {every_field_sql()} "
         f"ELSE array_remove(ARRAY[{checks}]::varchar[], NULL) END"
     )

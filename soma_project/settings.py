@@ -147,6 +147,9 @@ if env.bool("SOMA_DB_POOL", default=True):
     }
     _database["CONN_MAX_AGE"] = 0
 _database["OPTIONS"].setdefault("connect_timeout", env.int("SOMA_DB_CONNECT_TIMEOUT", default=5))
+# Prepared statements for the statements that ask for them (core.db.prepared_cursor); Django's
+# own cursors bind on the client, which psycopg never prepares. None: nothing is prepared.
+_database["OPTIONS"].setdefault("prepare_threshold", 5 if env.bool("SOMA_DB_PREPARE", default=True) else None)
 DATABASES = {"default": _database}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

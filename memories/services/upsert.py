@@ -10,9 +10,10 @@ from typing import Any
 
 from django.db import connection
 
+from core.db import prepared_cursor
 from memories.aging import memories_expired_at_coordinates_purge
 from memories.columns import MEMORY_COLUMNS, REPLACED_COLUMNS, WRITTEN_COLUMNS, column_list, values_row
-from memories.history import changed_sql, snapshot_sql
+from memories.history import changed_sql, every_field_sql, snapshot_sql
 from memories.history_services import history_enabled
 from memories.models import Memory, VectorStatus
 
@@ -35,8 +36,11 @@ class UpsertResult:
 # links; that counts as a creation: the row then takes this statement's time as created_at, the
 # same as its updated_at, which a replaced memory (created by an earlier statement) never has.
 # The version each row gets is recorded in the same statement (`recorded`), so history costs
-# the write path no round trip. `previous` reads the replaced rows as they were (a row inserted
-# concurrently is not in its snapshot: its version then lists every field as changed).
+# the write path no round trip. Its join reads a replaced row as it was: every part of one
+# statement sees the table as it was when the statement began, so `memories_memory` there holds
+# the row before `stored` changed it. It is found by primary key: joined by coordinate, the
+# planner picked memory_text_hash and scanned the whole tenant+namespace on every write. A row
+# inserted concurrently is not in that snapshot: its version then lists every field as changed.
 _INCOMING = f"""
 WITH incoming ({column_list(WRITTEN_COLUMNS)}) AS (VALUES {{values}})"""
 _REPLACED = "".join(f"\n        {name} = EXCLUDED.{name}," for name in REPLACED_COLUMNS)
@@ -58,18 +62,21 @@ stored AS (
 # A memory expired at that coordinate is not replaced (the WHERE): it returns no row, and the
 # caller purges it and stores a new memory.
 # Spliced in: the column lists of memories.history; the actor is a parameter.
-_HISTORY_SQL = f""",
-previous AS (
-    SELECT m.* FROM memories_memory AS m
-    JOIN incoming AS i ON m.tenant = i.tenant AND m.namespace = i.namespace AND m.coord_key = i.coord_key
-    WHERE NOT m.bare_node
-),
+_VERSION_SQL = """,
 recorded AS (
     INSERT INTO memories_memoryversion (memory_id, tenant, version, event, actor, at, changed, snapshot, related)
-    SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s, s.updated_at,
-           {changed_sql("p", "s")}, {snapshot_sql("s")}, '{{}}'::jsonb
-    FROM stored AS s LEFT JOIN previous AS p ON p.id = s.id
-)"""  # noqa: S608
+    SELECT s.id, s.tenant, s.version, CASE WHEN s.inserted THEN 'created' ELSE 'updated' END, %s::varchar, s.updated_at,
+           {changed}, {snapshot}, '{{}}'::jsonb
+    FROM stored AS s{previous}
+)"""
+_HISTORY_SQL = _VERSION_SQL.format(
+    changed=changed_sql("p", "s"),
+    snapshot=snapshot_sql("s"),
+    previous=" LEFT JOIN memories_memory AS p ON p.id = s.id AND NOT p.bare_node",
+)
+# Rows without a coordinate never meet a conflict: all of them are new, nothing to look up (the
+# join would hash the whole table for a batch of them).
+_HISTORY_NEW_SQL = _VERSION_SQL.format(changed=every_field_sql(), snapshot=snapshot_sql("s"), previous="")
 _RETURN_SQL = """
 SELECT id, namespace, coord_key, inserted, created_at, payload::text, metadata::text, vector_model, vector_epoch,
     version, last_accessed_at, access_count
@@ -94,14 +101,17 @@ def upsert_rows(rows: list[dict[str, Any]], *, tenant: str, now: datetime, actor
 def _upsert_once(rows: list[dict[str, Any]], *, now: datetime, actor: str) -> list[UpsertResult | None]:
     results: list[UpsertResult | None] = []
     record = history_enabled()
-    with connection.cursor() as cursor:
+    # One memory (the API's create) is the hot path: that statement's one text is prepared once per
+    # connection; a batch's text varies with its length, so it is planned each time.
+    with prepared_cursor() if len(rows) == 1 else connection.cursor() as cursor:
         for start in range(0, len(rows), _UPSERT_CHUNK):
             chunk = rows[start : start + _UPSERT_CHUNK]
             params: list[Any] = [row[name] for row in chunk for name in WRITTEN_COLUMNS]
             params.append(now)
             sql = _INCOMING.format(values=", ".join([_ROW_SQL] * len(chunk))) + _UPSERT_SQL
             if record:
-                sql += _HISTORY_SQL
+                replacing = any(row["coord_key"] is not None for row in chunk)
+                sql += _HISTORY_SQL if replacing else _HISTORY_NEW_SQL
                 params.append(actor)
             cursor.execute(sql + _RETURN_SQL, params)
             # RETURNING order is not promised: match rows by coordinate (or by id without one).

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from accounts.services import api_key_create
@@ -88,6 +89,19 @@ def test_replacing_a_coordinate_is_an_update_with_the_changed_fields(api):
         (1, "created", "master", ALL),
     ]
     assert Memory.objects.get().version == 3
+
+
+def test_storing_at_a_bare_node_is_a_creation_with_every_field_changed(api):
+    # given a coordinate that is only a graph node (linked before any memory was stored there)
+    api.post("/graph/link", {"from_coord": "4,4", "to_coord": "5,5", "link_type": "co_recalled"})
+    node = Memory.with_nodes.get(coord_key="4.0,4.0")
+
+    # when a memory is stored there
+    stored = api.post("/memories", {"coord": "4,4", "payload": {"content": "filled"}}).json()["memory"]
+
+    # then it keeps the node's id, and its first version is a creation, not an update of the node
+    assert stored["id"] == str(node.pk)
+    assert summary(history(api, stored["id"])) == [(1, "created", "master", ALL)]
 
 
 def test_batch_records_one_version_per_memory(api):
@@ -305,6 +319,22 @@ def test_the_create_path_costs_no_query_for_its_history(api, settings, django_as
     with django_assert_num_queries(3):
         api.post("/memories", {"payload": {"content": "not kept"}})
     assert "memories_memoryversion" in with_history.captured_queries[1]["sql"]
+    assert '"kept"' in with_history.captured_queries[1]["sql"]  # logged with its values
+
+
+def test_a_single_create_is_planned_once_per_connection(api):
+    for n in range(3):
+        api.post("/memories", {"payload": {"content": f"v{n}"}})
+    api.post("/memories", {"coord": "1,2", "payload": {"content": "at a coordinate"}})
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ["%ON CONFLICT (tenant, namespace, coord_key)%"],
+        )
+        (prepared,) = cursor.fetchone()
+    # one text, one statement per set of parameter types (no coordinate, a coordinate)
+    assert prepared == 2
 
 
 def test_the_embedded_sweeper_prunes_the_history_once_per_interval(api, settings):
