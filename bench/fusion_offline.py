@@ -6,8 +6,8 @@ DIR: the LoCoMo turns/queries of bench/bench_locomo.py and BEIR SciFact (default
 $SOMA_BENCHDATA/locomo-dev and $SOMA_BENCHDATA/scifact, see bench/README.md). Embeds every text once with the server's default embedder (cached as
 .npy under /tmp), loads both corpora into a real EdgeStore (dense + BM25, one namespace per
 conversation, IDF from the engine), fetches each query's dense and BM25 top 100 once, then
-scores fusions of those two lists in Python: the default (vectors.fusion), the engine's DBSF
-over the top 50 (the 1.3 default), RRF, min-max, and z-score variants (floor rank, σ depth,
+scores fusions of those two lists in Python: the default (vectors.fusion), Qdrant's DBSF
+over the top 50 (the 1.3 default, which the engine computed then), RRF, min-max, and z-score variants (floor rank, σ depth,
 lexical weight, BM25's own σ depth and floor). Prints LoCoMo R@5 / R@10 (protocol of bench/bench_locomo.py) and SciFact
 nDCG@10 on the even half (tuning), the odd half (check) and all claims.
 """
@@ -51,7 +51,7 @@ Fuse = Callable[[Ranked, Ranked], Ranked]
 def lists(
     embedder: Embedder, name: str, items: list[tuple[str, str, str]], queries: list[tuple[str, str, str]], batch: int
 ):
-    """items (id, text, namespace), queries (qid, text, namespace) → {qid: (dense, sparse, engine DBSF)}.
+    """items (id, text, namespace), queries (qid, text, namespace) → {qid: (dense, sparse)}.
 
     The int8 model quantizes activations per batch, so a text's vector depends a little on its
     batch: texts are embedded `batch` at a time as the HTTP bench posts them, queries one by
@@ -87,8 +87,7 @@ def lists(
         terms = bm25_query(text)
         dense = store.search(vector, tenant="t", namespace=namespace, limit=DEPTH)
         sparse = store.search_sparse(terms, tenant="t", namespace=namespace, limit=DEPTH)
-        engine = store.search_hybrid(vector, terms, tenant="t", namespace=namespace, limit=10, depth=50)
-        runs[qid] = tuple([(back[i], s) for i, s in ranked] for ranked in (dense, sparse, engine))
+        runs[qid] = tuple([(back[i], s) for i, s in ranked] for ranked in (dense, sparse))
     store.close()
     return runs
 
@@ -126,6 +125,21 @@ def minmax(dense: Ranked, sparse: Ranked) -> Ranked:
             low, high = ranked[-1][1], ranked[0][1]
             for d, s in ranked:
                 scores[d] = scores.get(d, 0.0) + ((s - low) / (high - low) if high > low else 1.0)
+    return sorted(scores.items(), key=lambda item: -item[1])
+
+
+def dbsf(dense: Ranked, sparse: Ranked) -> Ranked:
+    """Qdrant's distribution-based score fusion over each side's top 50 (hybrid until 1.3): each
+    score mapped by mean ± 3σ of its list onto 0..1 (clipped), then summed. An empty side adds nothing."""
+    scores: dict[str, float] = {}
+    for ranked in (dense[:50], sparse[:50]):
+        if not ranked:
+            continue
+        values = [score for _, score in ranked]
+        mean, sigma = statistics.fmean(values), statistics.pstdev(values)
+        low, high = mean - 3 * sigma, mean + 3 * sigma
+        for d, score in ranked:
+            scores[d] = scores.get(d, 0.0) + (min(max((score - low) / (high - low), 0.0), 1.0) if high > low else 0.5)
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
@@ -190,24 +204,24 @@ def main() -> None:
     even, odd = qids[0::2], qids[1::2]
 
     candidates: dict[str, Callable] = {
-        "vector": lambda d, s, e: d,
-        "keyword": lambda d, s, e: s,
-        "engine DBSF top 50 (1.3 default)": lambda d, s, e: e,
-        "default (vectors.fusion)": lambda d, s, e: fusion.fused_ranking(d[:50], s[:50]),
-        "RRF k=1": lambda d, s, e: rrf(1)(d, s),
-        "RRF k=60": lambda d, s, e: rrf(60)(d, s),
-        "min-max sum": lambda d, s, e: minmax(d, s),
+        "vector": lambda d, s: d,
+        "keyword": lambda d, s: s,
+        "DBSF top 50 (1.3 default)": lambda d, s: dbsf(d, s),
+        "default (vectors.fusion)": lambda d, s: fusion.fused_ranking(d[:50], s[:50]),
+        "RRF k=1": lambda d, s: rrf(1)(d, s),
+        "RRF k=60": lambda d, s: rrf(60)(d, s),
+        "min-max sum": lambda d, s: minmax(d, s),
     }
     for floor_rank in (10, 20, 30, 50):
         for weight in (0.8, 1.0, 1.25):
             fuse = zscore(floor_rank, 50, weight)
-            candidates[f"z floor {floor_rank} σ top 50 w_lex {weight}"] = lambda d, s, e, f=fuse: f(d, s)
+            candidates[f"z floor {floor_rank} σ top 50 w_lex {weight}"] = lambda d, s, f=fuse: f(d, s)
     # The dense side as above (σ top 50, floor 30); BM25's own σ depth and floor.
     for lexical_stats in (20, 30, 50):
         for lexical_floor in (30, 40, 50):
             fuse = zscore(30, 50, lexical_stats=lexical_stats, lexical_floor=lexical_floor)
             name = f"z BM25 σ top {lexical_stats} floor {lexical_floor}"
-            candidates[name] = lambda d, s, e, f=fuse: f(d, s)
+            candidates[name] = lambda d, s, f=fuse: f(d, s)
     print(f"{'':<36} LoCoMo R@5  R@10 | SciFact nDCG@10 even (tune)  odd (check)  all")
     for name, pick in candidates.items():
         print(

@@ -29,11 +29,6 @@ OVERSAMPLING = 2.0
 # wrong layout: `reindex --dirty` (or the embedded sweeper) fills the new one. 2 = dense + BM25
 # sparse vector + eq_keys; 3 = + the tenant-indexed `scope` field, float16 in the embedded engine.
 LAYOUT_VERSION = 3
-# search_hybrid fuses the top HYBRID_DEPTH of each side with the engine's distribution-based
-# score fusion (DBSF: each side's scores normalised by mean ± 3σ, then summed). It was hybrid
-# mode until 1.3; search now fuses the two sides itself (vectors/fusion.py), which holds on
-# conversations too. Kept as the engine's own fusion, the baseline of bench/fusion_offline.py.
-HYBRID_DEPTH = 50
 
 
 class Scope(TypedDict, total=False):
@@ -140,11 +135,6 @@ class VectorStore(abc.ABC):
         self, terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int
     ) -> list[tuple[str, float]]: ...
 
-    @abc.abstractmethod
-    def _query_hybrid(
-        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int
-    ) -> list[tuple[str, float]]: ...
-
     def _query_both(
         self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int
     ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -215,24 +205,6 @@ class VectorStore(abc.ABC):
         if not terms:
             return self._query(self._vector(vector), must, limit=limit, offset=0), []
         return self._query_both(self._vector(vector), terms, must, limit=limit)
-
-    def search_hybrid(
-        self,
-        vector: Sequence[float],
-        terms: SparseTerms,
-        *,
-        tenant: str,
-        limit: int = 10,
-        offset: int = 0,
-        depth: int = HYBRID_DEPTH,
-        **scope: Unpack[Scope],
-    ) -> list[tuple[str, float]]:
-        """(id, fused score) pairs: DBSF of the dense and the BM25 top-`depth`, fused in the engine."""
-        must = _search_filter(tenant, scope, limit, offset)
-        if not terms:
-            return self._query(self._vector(vector), must, limit=limit, offset=offset)
-        depth = max(depth, limit + offset)
-        return self._query_hybrid(self._vector(vector), terms, must, limit=limit, offset=offset, depth=depth)
 
     def count(self, *, tenant: str | None = None) -> int:
         return self._count(compile_filter(tenant=tenant))

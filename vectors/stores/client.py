@@ -165,18 +165,6 @@ class ClientStore(VectorStore):
             dense, sparse = client.query_batch_points(self.collection_name, requests=requests)
         return [(str(p.id), float(p.score)) for p in dense.points], [(str(p.id), float(p.score)) for p in sparse.points]
 
-    def _query_hybrid(
-        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int
-    ) -> list[tuple[str, float]]:
-        m = _models()
-        flt = _client_filter(must)
-        prefetch = [
-            m.Prefetch(query=vector, filter=flt, limit=depth, params=self._dense_params()),
-            m.Prefetch(query=self._sparse_vector(terms), using=SPARSE_VECTOR_NAME, filter=flt, limit=depth),
-        ]
-        fusion = m.FusionQuery(fusion=m.Fusion.DBSF)
-        return self._run(must, limit=limit, offset=offset, query=fusion, prefetch=prefetch)
-
     def _count(self, must: list[FilterNode]) -> int:
         with self._using("count") as client:
             flt = _client_filter(must)

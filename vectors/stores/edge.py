@@ -134,28 +134,6 @@ class EdgeStore(IndexAsideStore):
         )
         return dense, sparse
 
-    def _query_hybrid(
-        self, vector: list[float], terms: SparseTerms, must: list[FilterNode], *, limit: int, offset: int, depth: int
-    ) -> list[tuple[str, float]]:
-        flt = _edge_filter(must)
-        prefetches = [
-            qe.Prefetch(limit=depth, query=qe.Query.Nearest(vector), filter=flt, params=self._dense_params()),
-            qe.Prefetch(limit=depth, query=self._sparse_query(terms), filter=flt),
-        ]
-        fusion: Any = qe.Fusion.Dbsf()  # the stub's ScoringQueryType omits the nested Fusion classes
-        vector_key = np.asarray(vector, dtype=np.float32).tobytes()
-        return self._run(
-            self._key("hybrid", (vector_key, terms), must, limit, offset, depth),
-            qe.QueryRequest(
-                limit=limit,
-                offset=offset,
-                query=fusion,
-                prefetches=prefetches,
-                filter=flt,
-                with_payload=False,
-            ),
-        )
-
     def _count(self, must: list[FilterNode]) -> int:
         with self._using("count") as shard:
             return shard.count(qe.CountRequest(exact=True, filter=_edge_filter(must)))

@@ -105,34 +105,6 @@ def test_empty_query_finds_nothing_lexically(store: VectorStore) -> None:
     assert store.search_sparse(bm25_query("the of"), tenant="acme") == []
 
 
-def test_hybrid_finds_both_the_lexical_and_the_dense_match(store: VectorStore) -> None:
-    # Given one document only the words match and another only the vector matches
-    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
-    query_vector = unit(1)  # the vitamin D document's vector
-    terms = bm25_query("apoptosis")  # only the p53 document's words
-    # When searching both ways at once
-    hits = store.search_hybrid(query_vector, terms, tenant="acme", limit=2)
-    # Then both appear, fused by reciprocal rank
-    assert {h for h, _ in hits} == {pid(1), pid(2)}
-    assert hits[0][1] >= hits[1][1] > 0
-
-
-def test_hybrid_with_no_terms_is_the_dense_search(store: VectorStore) -> None:
-    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)])
-    dense = store.search(unit(3), tenant="acme", limit=4)
-    assert store.search_hybrid(unit(3), bm25_query("the"), tenant="acme", limit=4) == dense
-
-
-def test_hybrid_pages_and_honours_the_tenant(store: VectorStore) -> None:
-    store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)] + [point(9, text=CORPUS[0], tenant="other")])
-    terms = bm25_query("insulin diabetes")
-    first = store.search_hybrid(unit(0), terms, tenant="acme", limit=2)
-    second = store.search_hybrid(unit(0), terms, tenant="acme", limit=2, offset=2)
-    everything = store.search_hybrid(unit(0), terms, tenant="acme", limit=10)
-    assert [h for h, _ in first + second] == [h for h, _ in everything][:4]
-    assert pid(9) not in {h for h, _ in everything}
-
-
 def test_both_searches_at_once_answer_as_each_alone(store: VectorStore) -> None:
     # Given four documents and a point of another tenant with the same words
     store.upsert([point(i, text=text) for i, text in enumerate(CORPUS)] + [point(9, text=CORPUS[0], tenant="other")])
@@ -150,9 +122,8 @@ def test_points_without_sparse_vector_stay_dense_searchable(store: VectorStore) 
     # Given a point upserted with no sparse vector (e.g. an empty text)
     plain = VectorPoint(pid(5), unit(5), "acme", "default", "episodic", 0.0)
     store.upsert([plain, point(0, text=CORPUS[0])])
-    # Then it is found by vector and by hybrid search, never by keyword search
+    # Then it is found by vector search (so hybrid's dense list holds it), never by keyword search
     assert store.search(unit(5), tenant="acme", limit=1)[0][0] == pid(5)
-    assert store.search_hybrid(unit(5), bm25_query("insulin"), tenant="acme", limit=2)[0][0] in {pid(5), pid(0)}
     assert [h for h, _ in store.search_sparse(bm25_query("insulin"), tenant="acme")] == [pid(0)]
 
 
@@ -175,5 +146,4 @@ def test_a_repeated_search_sees_every_write_made_since(store: VectorStore) -> No
     # Then the same searches see both writes
     assert [h for h, _ in store.search(unit(7), tenant="acme", limit=1)] == [pid(7)]
     assert store.search_sparse(terms, tenant="acme") == []
-    assert [h for h, _ in store.search_hybrid(unit(7), terms, tenant="acme", limit=1)] == [pid(7)]
     assert store.search_both(unit(7), terms, tenant="acme", limit=1) == ([(pid(7), pytest.approx(1.0, abs=1e-3))], [])
