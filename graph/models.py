@@ -1,17 +1,24 @@
 from __future__ import annotations
 
-import re
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import CharField, F, Func, Q
 from django.db.models.lookups import Exact
 
+from core.errors import ServiceError
+from graph.validation import (
+    LINK_TYPE_PATTERN,
+    validate_link_ends,
+    validate_link_metadata,
+    validate_link_type,
+    validate_strength,
+)
 from memories.models import Memory
 
-LINK_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
-LINK_TYPE_RE = re.compile(LINK_TYPE_PATTERN)
 # float8 also holds ±Infinity and NaN (which PostgreSQL sorts above Infinity): bounding by the
 # largest finite double refuses all three.
 MAX_STRENGTH = sys.float_info.max
@@ -69,11 +76,21 @@ class Link(models.Model):
         return f"{self.source_id} -[{self.link_type}]-> {self.target_id}"
 
     def clean(self) -> None:
+        """The API's rules (graph.validation), with the same messages, as the admin's field errors."""
         errors: dict[str, str] = {}
-        if self.source_id is not None and self.source_id == self.target_id:
-            errors["target"] = "A memory cannot link to itself."
-        if self.link_type and not LINK_TYPE_RE.match(self.link_type):
-            errors["link_type"] = "1-64 characters of [A-Za-z0-9_.:-]."
+        checks: list[tuple[str, Callable[..., Any], tuple[Any, ...] | None]] = [
+            ("target", validate_link_ends, (self.source_id, self.target_id)),
+            # A blank or a malformed number is the field's own error already (clean_fields).
+            ("link_type", validate_link_type, (self.link_type,) if self.link_type else None),
+            ("strength", validate_strength, (self.strength,) if self.strength is not None else None),
+            ("metadata", validate_link_metadata, (self.metadata,) if self.metadata is not None else None),
+        ]
+        for field, rule, args in checks:
+            if args is not None:
+                try:
+                    rule(*args)
+                except ServiceError as exc:
+                    errors[field] = str(exc.detail)
         if self.source_id is not None and self.target_id is not None:
             tenants = dict(
                 Memory.with_nodes.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant")

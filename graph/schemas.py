@@ -7,8 +7,9 @@ from typing import Any
 from ninja import Field, Schema
 
 from core.tenancy import NAME_REGEX
-from graph.models import LINK_TYPE_PATTERN, Link
+from graph.models import Link
 from graph.selectors.traversal import MAX_HOPS, MAX_NEIGHBORS, MAX_PATH_LENGTH, Direction
+from graph.validation import LINK_TYPE_PATTERN
 from memories.schemas import MemoryOut
 
 COORD_HELP = "'1.0,2.0,3.0' or a list of 1-16 numbers"
