@@ -78,19 +78,21 @@ class Link(models.Model):
     def clean(self) -> None:
         """The API's rules (graph.validation), with the same messages, as the admin's field errors."""
         errors: dict[str, str] = {}
-        checks: list[tuple[str, Callable[..., Any], tuple[Any, ...] | None]] = [
-            ("target", validate_link_ends, (self.source_id, self.target_id)),
-            # A blank or a malformed number is the field's own error already (clean_fields).
-            ("link_type", validate_link_type, (self.link_type,) if self.link_type else None),
-            ("strength", validate_strength, (self.strength,) if self.strength is not None else None),
-            ("metadata", validate_link_metadata, (self.metadata,) if self.metadata is not None else None),
-        ]
-        for field, rule, args in checks:
-            if args is not None:
-                try:
-                    rule(*args)
-                except ServiceError as exc:
-                    errors[field] = str(exc.detail)
+
+        def check(field: str, rule: Callable[..., Any], *values: Any) -> None:
+            try:
+                rule(*values)
+            except ServiceError as exc:
+                errors[field] = str(exc.detail)
+
+        check("target", validate_link_ends, self.source_id, self.target_id)
+        # A blank or a malformed number is the field's own error already (clean_fields).
+        if self.link_type:
+            check("link_type", validate_link_type, self.link_type)
+        if self.strength is not None:
+            check("strength", validate_strength, self.strength)
+        if self.metadata is not None:
+            check("metadata", validate_link_metadata, self.metadata)
         if self.source_id is not None and self.target_id is not None:
             tenants = dict(
                 Memory.with_nodes.filter(pk__in=[self.source_id, self.target_id]).values_list("pk", "tenant")

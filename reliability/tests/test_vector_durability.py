@@ -7,11 +7,11 @@ start-up and the crash is flushed: the worst case the setting allows.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 
 from reliability.processes import LiveServer
 from reliability.tests.conftest import query
+from tests_support.waiting import wait_until
 
 NEVER = {"SOMA_VECTOR_FLUSH_INTERVAL": "3600"}
 TEXTS = [
@@ -43,12 +43,10 @@ def _statuses(server: LiveServer) -> dict[str, int]:
 
 
 def _wait_indexed(server: LiveServer, total: int, *, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if _statuses(server) == {"indexed": total}:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not all {total} indexed in {timeout}s: {_statuses(server)}")
+    try:
+        wait_until(lambda: _statuses(server) == {"indexed": total}, timeout=timeout, what=f"all {total} indexed")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: {_statuses(server)}") from None
 
 
 def _found_by_vector_search(server: LiveServer, texts: list[str], ids: list[str], namespace: str) -> None:

@@ -31,8 +31,6 @@ logger = logging.getLogger("soma.vectors")
 DEFAULT_BATCH_SIZE = 256
 # Rows updated while we embedded them are indexed again with their new text, at most this often.
 MAX_INDEX_PASSES = 3
-# The columns a point is built from, and the only ones a memory to index is loaded with.
-INDEX_FIELDS = INDEXED_COLUMNS
 
 
 @dataclass
@@ -80,7 +78,7 @@ def memories_index(
     summary = IndexSummary(requested=len(wanted))
     for start in range(0, len(wanted), batch_size):
         chunk = wanted[start : start + batch_size]
-        memories = list(Memory.objects.filter(pk__in=chunk).only(*INDEX_FIELDS))
+        memories = list(Memory.objects.filter(pk__in=chunk).only(*INDEXED_COLUMNS))
         summary.skipped += len(chunk) - len(memories)
         part = memories_index_loaded(memories=memories, release_connection=release_connection)
         part.requested = 0
@@ -100,7 +98,7 @@ def memories_index_stored(
 
 
 def memories_index_loaded(*, memories: Sequence[Memory], release_connection: bool = False) -> IndexSummary:
-    """Index memories already loaded with INDEX_FIELDS: one embedding call, one upsert, one UPDATE."""
+    """Index memories already loaded with INDEXED_COLUMNS: one embedding call, one upsert, one UPDATE."""
     summary = IndexSummary(requested=len(memories))
     pending = list(memories)
     for _ in range(MAX_INDEX_PASSES):
@@ -109,7 +107,7 @@ def memories_index_loaded(*, memories: Sequence[Memory], release_connection: boo
         changed = _index_once(pending, summary, release_connection=release_connection)
         # Edited while we embedded them: the store may hold the old text if our upsert landed
         # after the editor's own indexing, so index the new version once more.
-        pending = list(Memory.objects.filter(pk__in=changed).only(*INDEX_FIELDS)) if changed else []
+        pending = list(Memory.objects.filter(pk__in=changed).only(*INDEXED_COLUMNS)) if changed else []
         gone = set(changed) - {memory.pk for memory in pending}
         summary.skipped += len(gone)
         if gone:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection
 
+from memories.columns import INDEXED_COLUMNS
 from memories.models import Memory, VectorStatus
 from vectors import metrics
 from vectors.backend import get_vector_store, vector_collection_name
@@ -16,7 +17,6 @@ from vectors.runtime import keys_ensured, store_cooldown, vector_store_ready
 from vectors.services.drift import TenantDrift
 from vectors.services.indexing import (
     DEFAULT_BATCH_SIZE,
-    INDEX_FIELDS,
     IndexSummary,
     memories_index,
     memories_index_loaded,
@@ -80,7 +80,7 @@ def memories_reindex(
     summary = IndexSummary()
     if dirty:
         points_recover()
-    queryset = memories_to_index(tenant=tenant, namespace=namespace, dirty=dirty).only(*INDEX_FIELDS).order_by()
+    queryset = memories_to_index(tenant=tenant, namespace=namespace, dirty=dirty).only(*INDEXED_COLUMNS).order_by()
     batch: list[Memory] = []
     for memory in queryset.iterator(chunk_size=batch_size):
         batch.append(memory)

@@ -138,7 +138,7 @@ class ClientStore(VectorStore):
                 with_payload=False,
                 **query,
             )
-        return [(str(point.id), float(point.score)) for point in response.points]
+        return _hits(response)
 
     def _query(
         self, vector: list[float], must: list[FilterNode], *, limit: int, offset: int
@@ -163,7 +163,7 @@ class ClientStore(VectorStore):
         ]
         with self._using("search") as client:
             dense, sparse = client.query_batch_points(self.collection_name, requests=requests)
-        return [(str(p.id), float(p.score)) for p in dense.points], [(str(p.id), float(p.score)) for p in sparse.points]
+        return _hits(dense), _hits(sparse)
 
     def _count(self, must: list[FilterNode]) -> int:
         with self._using("count") as client:
@@ -198,6 +198,11 @@ class ClientStore(VectorStore):
     def close(self) -> None:
         with engine_errors("close"):
             self._client.close()
+
+
+def _hits(response: Any) -> list[tuple[str, float]]:
+    """(id, score) pairs of a query's answer, best first."""
+    return [(str(point.id), float(point.score)) for point in response.points]
 
 
 def _models() -> Any:

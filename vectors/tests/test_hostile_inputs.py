@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
+from memories.columns import INDEXED_COLUMNS
 from memories.models import Memory, VectorStatus
 from memories.services.delete import memory_delete
 from tests_support.factories import stored
 from vectors.runtime import store_cooldown
-from vectors.services.indexing import INDEX_FIELDS, UNREPRESENTABLE, memories_index, memories_index_loaded
+from vectors.services.indexing import UNREPRESENTABLE, memories_index, memories_index_loaded
 from vectors.services.maintenance import memories_reindex
 from vectors.stores.base import VectorStore
 
@@ -78,7 +79,7 @@ def test_a_memory_deleted_while_it_was_being_indexed_leaves_no_vector(vector_sto
     # Given a memory loaded for indexing (as the after-commit indexing of a PATCH loads it)
     (memory,) = stored("The heron waits.")
     (twin,) = stored("The heron waits.")
-    loaded = list(Memory.objects.filter(pk=memory.pk).only(*INDEX_FIELDS))
+    loaded = list(Memory.objects.filter(pk=memory.pk).only(*INDEXED_COLUMNS))
 
     # When a DELETE commits (and removes its point) before the indexing upserts the vector
     memory_delete(memory=memory)

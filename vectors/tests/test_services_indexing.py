@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from memories.columns import INDEXED_COLUMNS
 from memories.filters import parse_filters
 from memories.models import Memory
 from memories.services.update import memory_update
@@ -16,7 +17,7 @@ from tests_support.factories import statuses, stored
 from vectors import metrics
 from vectors.runtime import texts_embed, vector_store_ready
 from vectors.selectors import memory_search
-from vectors.services.indexing import INDEX_FIELDS, memories_index, memories_index_loaded, points_delete
+from vectors.services.indexing import memories_index, memories_index_loaded, points_delete
 from vectors.stores.base import VectorStore
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,7 @@ def test_embeddings_are_cached_by_text(vector_store: VectorStore):
 def test_a_row_edited_while_being_indexed_is_indexed_again_with_its_new_text(vector_store: VectorStore):
     # Given a memory loaded for indexing, then edited before the indexing marks it
     memory = stored("The old text about apples.")[0]
-    stale = Memory.objects.only(*INDEX_FIELDS).get(pk=memory.pk)
+    stale = Memory.objects.only(*INDEXED_COLUMNS).get(pk=memory.pk)
     memory_update(memory=memory, text="The new text about volcanoes.")
 
     # When the stale copy is indexed
