@@ -24,13 +24,20 @@ from django.utils import timezone
 
 logger = logging.getLogger("soma.memories")
 
-# One statement for a whole buffer; the ids are sorted so that two processes flushing the same
-# rows lock them in one order (no deadlock). GREATEST ignores NULLs: a first access sets it.
+# One statement for a whole buffer. Each row is locked through `locked`, in id order, before it
+# is updated, so two processes flushing the same rows, or a flush and a link's trigger (graph
+# migration 0004, which locks both ends in id order), never deadlock; the UPDATE alone would
+# lock its rows in whatever order its plan reads them.
+# GREATEST ignores NULLs: a first access sets it.
 _FLUSH_SQL = """
+WITH locked AS (
+    SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE
+)
 UPDATE memories_memory AS m
 SET access_count = m.access_count + v.n,
     last_accessed_at = GREATEST(m.last_accessed_at, v.at)
 FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS v(id, n, at)
+JOIN locked USING (id)
 WHERE m.id = v.id
 """
 
@@ -76,7 +83,7 @@ class AccessBuffer:
             ids = sorted(taken)
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(_FLUSH_SQL, [ids, [taken[i][0] for i in ids], [taken[i][1] for i in ids]])
+                    cursor.execute(_FLUSH_SQL, [ids, ids, [taken[i][0] for i in ids], [taken[i][1] for i in ids]])
             except Exception:
                 # Put the counts back: the next flush writes them (the database may be down).
                 with self._lock:

@@ -63,7 +63,12 @@ def install_exception_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         if isinstance(exc, OperationalError | InterfaceError):
-            logger.warning("database unavailable: %s", exc.__class__.__name__)
+            # The SQLSTATE says which (08006 connection lost, 57P01 shut down, 40P01 deadlock...).
+            logger.warning(
+                "database unavailable: %s (sqlstate %s)",
+                exc.__class__.__name__,
+                getattr(exc.__cause__, "sqlstate", None),
+            )
             return respond(request, 503, "The database is unavailable; retry later.", ErrorCode.SERVICE_UNAVAILABLE)
         if isinstance(exc, DataError):
             # A value PostgreSQL refuses to store or compare (out of range, NUL...) is bad input;

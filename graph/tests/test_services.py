@@ -5,10 +5,13 @@ the API's upsert, the admin's Link.clean and the import, and nothing is written.
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
+import psycopg
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 
 from core.errors import ServiceError
 from graph.errors import GraphErrorCode
@@ -17,6 +20,7 @@ from graph.selectors.nodes import MemoryRef
 from graph.services import link_delete, link_upsert
 from portability.services import ImportFormatError, records_export, records_import
 from tests_support.factories import MemoryFactory
+from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -73,3 +77,66 @@ def test_upsert_updates_what_is_given_and_delete_names_the_ends() -> None:
     deleted = link_delete(**ends)
     assert (deleted.source.pk, deleted.target.pk, deleted.link_type) == (source.pk, target.pk, "related")
     assert not Link.objects.exists()
+
+
+# --- locking: a link and the access flush take the ends' locks in one order -------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_link_locks_its_ends_in_id_order_so_a_flush_holding_one_never_deadlocks_with_it() -> None:
+    """The access flush (memories.access) locks memories in id order. A link whose source id
+    sorts after its target's must take its ends' locks in that order too: it then waits for the
+    flush at the first end instead of holding the other, and the flush goes on to lock it."""
+    low, high = sorted((MemoryFactory(tenant="acme"), MemoryFactory(tenant="acme")), key=lambda m: m.pk)
+    flush = psycopg.connect(**_raw_params(), autocommit=False)
+    outcome: dict[str, Any] = {}
+
+    def link() -> None:
+        try:
+            result = link_upsert(tenant="acme", source=MemoryRef(id=high.pk), target=MemoryRef(id=low.pk))
+            outcome["created"] = result.created
+        except Exception as exc:
+            outcome["error"] = exc
+        finally:
+            connection.close()
+
+    try:
+        cursor = flush.cursor()
+        cursor.execute("SET lock_timeout = '5s'")
+        cursor.execute("SELECT pg_backend_pid()")
+        flush_pid = cursor.fetchone()[0]
+        # As the flush does: its rows locked in id order, the lower one first.
+        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [low.pk])
+        linker = threading.Thread(target=link)
+        linker.start()
+        wait_until(lambda: _waits_for(flush_pid), timeout=10, what="the link to wait for the flush's lock")
+        # The flush goes on to the higher id. Had the link locked its source first, this would
+        # wait for it while it waits for us: a deadlock PostgreSQL breaks after a second.
+        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [high.pk])
+        flush.commit()
+        linker.join(timeout=10)
+    finally:
+        flush.close()
+
+    assert outcome == {"created": True}
+    assert Link.objects.filter(source=high, target=low).count() == 1
+
+
+def _raw_params() -> dict[str, Any]:
+    settings = connection.settings_dict
+    return {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"] or None,
+        "host": settings["HOST"] or None,
+        "port": settings["PORT"] or None,
+    }
+
+
+def _waits_for(pid: int) -> bool:
+    """Whether some backend waits for a lock that backend `pid` holds."""
+    with psycopg.connect(**_raw_params(), autocommit=True) as probe:
+        row = probe.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid]
+        ).fetchone()
+    return bool(row and row[0])
