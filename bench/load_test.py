@@ -5,7 +5,8 @@
     .venv/bin/python bench/load_test.py --url http://127.0.0.1:9595 --token T   # an already running server
 
 Without --url the script starts `scripts/serve.py` on a database of its own on the PostgreSQL at
-127.0.0.1:5432 (dropped afterwards) with Redis at 127.0.0.1:6379/4. Several workers need a
+127.0.0.1:5432 (dropped afterwards) with Redis at 127.0.0.1:6379/4 (emptied first: the clients'
+texts are seeded, so an earlier run's cached embeddings would spare this one the model). Several workers need a
 Qdrant server (the embedded engine belongs to one process): --qdrant-url names one; without it
 QDRANT_URL points at a closed port, so the gunicorn run measures the degraded path (search
 answered by PostgreSQL full-text, writes left pending). Loopback only; bounded by --duration and
@@ -25,6 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import httpx
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--max-requests", type=int, default=200_000)
     parser.add_argument("--index-threshold", type=int, help="SOMA_INDEX_THRESHOLD for the started server")
     parser.add_argument("--flush-interval", type=float, help="SOMA_VECTOR_FLUSH_INTERVAL for the started server")
+    parser.add_argument("--threads", type=int, help="SOMA_THREADS for the started server")
     args = parser.parse_args()
     print("$", " ".join(["bench/load_test.py", *sys.argv[1:]]))
     if args.url:
@@ -176,13 +179,19 @@ def main() -> None:
         env["SOMA_INDEX_THRESHOLD"] = str(args.index_threshold)
     if args.flush_interval is not None:
         env["SOMA_VECTOR_FLUSH_INTERVAL"] = str(args.flush_interval)
+    if args.threads is not None:
+        env["SOMA_THREADS"] = str(args.threads)
     if args.server == "gunicorn":
         env.update(
             SOMA_VECTOR_STORE="qdrant",
             QDRANT_URL=args.qdrant_url or f"http://127.0.0.1:{free_port()}",
             SOMA_WORKERS=str(args.workers),
         )
-    server = LiveServer(database_url=shared_database(database), redis_url="redis://127.0.0.1:6379/4", env=env)
+    redis_url = "redis://127.0.0.1:6379/4"
+    # The run's own cache database, emptied: the clients' texts repeat from run to run (seeded), and
+    # embeddings cached by an earlier run would spare this one the model.
+    redis.Redis.from_url(redis_url).flushdb()
+    server = LiveServer(database_url=shared_database(database), redis_url=redis_url, env=env)
     try:
         server.start()
         print(server.log_text().splitlines()[0])
@@ -195,7 +204,11 @@ def main() -> None:
                 max_requests=args.max_requests,
             )
         )
-        print("server 5xx/tracebacks in log:", server.log_text().count("Traceback"))
+        log = server.log_text()
+        print("server 5xx/tracebacks in log:", log.count("Traceback"))
+        for line in log.splitlines():
+            if "unavailable" in line or "error" in line.lower():
+                print("  server log:", line[:300])
     finally:
         server.cleanup()
         shared_database(database, drop_only=True)
