@@ -85,29 +85,9 @@ _ROW_SQL = values_row(WRITTEN_COLUMNS)
 _UPSERT_CHUNK = 500
 
 
-# The rows already at a batch's coordinates, locked in id order before the upsert replaces them.
-# The upsert locks the rows it replaces in its own order (the batch's coordinates); everything
-# else that locks several memories locks them in id order (the access-count flush, a link's
-# tenant trigger). Two writers taking two rows in opposite orders deadlock, and PostgreSQL
-# aborts one of them after a second (a 503): taken here first, in id order, no cycle can form.
-_LOCK_AT_COORDINATES_SQL = """
-SELECT m.id FROM memories_memory AS m
-JOIN unnest(%s::varchar[], %s::varchar[]) AS k(namespace, coord_key)
-    ON m.namespace = k.namespace AND m.coord_key = k.coord_key
-WHERE m.tenant = %s
-ORDER BY m.id
-FOR UPDATE OF m
-"""
-
-
 def upsert_rows(rows: list[dict[str, Any]], *, tenant: str, now: datetime, actor: str) -> list[UpsertResult]:
     """Store the rows (in order); a row whose coordinate holds an expired memory purges that
-    memory first, so it is stored as a new one, as if the expired one had been deleted. Inside
-    the caller's transaction."""
-    keys = _coordinate_keys(rows)
-    if len(keys) > 1:
-        with connection.cursor() as cursor:
-            cursor.execute(_LOCK_AT_COORDINATES_SQL, [[k[0] for k in keys], [k[1] for k in keys], tenant])
+    memory first, so it is stored as a new one, as if the expired one had been deleted."""
     found = _upsert_once(rows, now=now, actor=actor)
     blocked = [row for row, result in zip(rows, found, strict=True) if result is None]
     if blocked:

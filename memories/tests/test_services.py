@@ -5,12 +5,9 @@ create, batch and patch, by the console's form and by the import, and nothing is
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-import psycopg
 import pytest
-from django.db import connection
 
 from console.forms import MemoryChangeForm
 from core.errors import InvalidInput, Unprocessable
@@ -20,8 +17,6 @@ from memories.services.create import MemoryDraft, memory_batch_upsert, memory_cr
 from memories.services.delete import memory_delete
 from memories.services.update import memory_update
 from portability.services import ImportFormatError, records_export, records_import
-from tests_support.database import blocks_someone, raw_params
-from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -113,52 +108,3 @@ def test_create_replaces_at_a_coordinate_and_delete_is_idempotent(stored: Memory
     assert memory_delete(memory=again.memory, actor="test") is False
     events = list(MemoryVersion.objects.filter(memory_id=stored.pk).order_by("version").values_list("event", "actor"))
     assert events == [("created", "system"), ("updated", "system"), ("deleted", "test")]
-
-
-# --- locking: a batch takes the rows it replaces in id order -------------------------------------
-
-
-def test_a_batch_locks_the_rows_it_replaces_in_id_order_so_a_flush_holding_one_never_deadlocks_with_it() -> None:
-    """The upsert replaces rows in the batch's own order (by coordinate); the access flush locks
-    memories in id order. Two stored memories whose coordinate order is the reverse of their id
-    order, a flush holding the lower id: the batch must wait for it without holding the other."""
-    first = memory_create(tenant="acme", draft=MemoryDraft(payload={"content": "a"}, coord="1,0")).memory
-    second = memory_create(tenant="acme", draft=MemoryDraft(payload={"content": "b"}, coord="2,0")).memory
-    # Coordinate order is "1.0,0.0" then "2.0,0.0"; make the first coordinate's id the higher one.
-    if first.pk < second.pk:
-        Memory.objects.filter(pk=first.pk).update(coord_key="2.0,0.0-swap")
-        Memory.objects.filter(pk=second.pk).update(coord_key="1.0,0.0", coordinate=[1.0, 0.0])
-        Memory.objects.filter(pk=first.pk).update(coord_key="2.0,0.0", coordinate=[2.0, 0.0])
-    low, high = sorted((first, second), key=lambda m: m.pk)
-    assert Memory.objects.get(pk=high.pk).coord_key == "1.0,0.0"
-    flush = psycopg.connect(**raw_params(), autocommit=False)
-    outcome: dict[str, Any] = {}
-
-    def batch() -> None:
-        try:
-            drafts = [MemoryDraft(payload={"content": f"new {n}"}, coord=f"{n},0") for n in (1, 2)]
-            outcome["stored"] = [result.memory_id for result in memory_batch_upsert(tenant="acme", drafts=drafts)]
-        except Exception as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
-
-    try:
-        cursor = flush.cursor()
-        cursor.execute("SET lock_timeout = '5s'")
-        cursor.execute("SELECT pg_backend_pid()")
-        flush_pid = cursor.fetchone()[0]
-        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [low.pk])
-        writer = threading.Thread(target=batch)
-        writer.start()
-        wait_until(lambda: blocks_someone(flush_pid), timeout=10, what="the batch to wait for the flush's lock")
-        # Had the batch replaced "1,0" (the higher id) first, this would wait for it while it
-        # waits for us: a deadlock.
-        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [high.pk])
-        flush.commit()
-        writer.join(timeout=10)
-    finally:
-        flush.close()
-
-    assert outcome == {"stored": [high.pk, low.pk]}
-    assert sorted(Memory.objects.filter(tenant="acme").values_list("text", flat=True)) == ["new 1", "new 2"]
