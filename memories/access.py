@@ -24,14 +24,15 @@ from django.utils import timezone
 
 logger = logging.getLogger("soma.memories")
 
-# One statement for a whole buffer. Each row is locked through `locked`, in id order, before it
-# is updated, so two processes flushing the same rows, or a flush and a link's trigger (graph
-# migration 0004, which locks both ends in id order), never deadlock; the UPDATE alone would
-# lock its rows in whatever order its plan reads them.
-# GREATEST ignores NULLs: a first access sets it.
+# One statement for a whole buffer. It never waits for a row another transaction holds (a write
+# replacing the memory, a link's trigger, another process's flush): `locked` skips such rows,
+# the others are written, and the held ones stay in the buffer for the next flush. So a flush
+# is never part of a deadlock, whatever order the other writers lock memories in (before, a
+# batch replacing memories in coordinate order and a flush could deadlock: a 503 for the
+# batch). GREATEST ignores NULLs: a first access sets it.
 _FLUSH_SQL = """
 WITH locked AS (
-    SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE
+    SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE memories_memory AS m
 SET access_count = m.access_count + v.n,
@@ -39,7 +40,10 @@ SET access_count = m.access_count + v.n,
 FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS v(id, n, at)
 JOIN locked USING (id)
 WHERE m.id = v.id
+RETURNING m.id
 """
+# Of the rows not written, those still there (held by another transaction; the rest are gone).
+_PRESENT_SQL = "SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[])"
 
 
 class AccessBuffer:
@@ -74,7 +78,8 @@ class AccessBuffer:
             return len(self._pending)
 
     def flush(self) -> int:
-        """Write what the buffer holds; returns the number of memories written."""
+        """Write what the buffer holds; returns the number of memories written. A memory whose
+        row another transaction holds just then is kept for the next flush."""
         with self._flush_lock:
             with self._lock:
                 taken, self._pending = self._pending, {}
@@ -84,14 +89,24 @@ class AccessBuffer:
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
                     cursor.execute(_FLUSH_SQL, [ids, ids, [taken[i][0] for i in ids], [taken[i][1] for i in ids]])
+                    written = {row[0] for row in cursor.fetchall()}
+                    unwritten = [memory_id for memory_id in ids if memory_id not in written]
+                    held: list[uuid.UUID] = []
+                    if unwritten:
+                        cursor.execute(_PRESENT_SQL, [unwritten])
+                        held = [row[0] for row in cursor.fetchall()]
             except Exception:
                 # Put the counts back: the next flush writes them (the database may be down).
-                with self._lock:
-                    for memory_id, (count, at) in taken.items():
-                        later, latest = self._pending.get(memory_id, (0, at))
-                        self._pending[memory_id] = (count + later, max(at, latest))
+                self._put_back(taken)
                 raise
-            return len(ids)
+            self._put_back({memory_id: taken[memory_id] for memory_id in held})
+            return len(written)
+
+    def _put_back(self, counts: dict[uuid.UUID, tuple[int, datetime]]) -> None:
+        with self._lock:
+            for memory_id, (count, at) in counts.items():
+                later, latest = self._pending.get(memory_id, (0, at))
+                self._pending[memory_id] = (count + later, max(at, latest))
 
     def discard(self) -> None:
         with self._lock:
@@ -123,6 +138,9 @@ def memory_access_flush() -> int:
 @atexit.register
 def _flush_at_exit() -> None:
     try:
-        access_buffer.flush()
+        for _ in range(3):  # a row held by a writer at that moment is tried again
+            access_buffer.flush()
+            if not access_buffer.pending():
+                break
     except Exception:  # the database may already be gone at exit
         logger.warning("access counts lost at exit: %d memories", access_buffer.pending())

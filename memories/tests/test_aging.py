@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
+import psycopg
 import pytest
 from django.core.management import call_command
 from django.db import connection
@@ -366,6 +367,45 @@ def test_a_full_buffer_flushes_itself(api, settings):
 
     assert access_buffer.pending() == 0
     assert list(Memory.objects.values_list("access_count", flat=True)) == [1, 1, 1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flush_skips_a_row_another_transaction_holds_and_writes_it_next_time(api):
+    """The flush never waits for a held row (so it is never part of a deadlock): it writes the
+    others at once and keeps the held one's counts, exact, for the next flush."""
+    held, free = create(api, coord="1,1"), create(api, coord="2,2")
+    for _ in range(2):
+        api.get(f"/memories/{held['id']}")
+    api.get(f"/memories/{free['id']}")
+    other = psycopg.connect(**_raw_params(), autocommit=False)
+    try:
+        # A write in progress elsewhere holds the row, as a batch replacing it would.
+        other.execute("SELECT id FROM memories_memory WHERE id = %s FOR UPDATE", [held["id"]])
+        with connection.cursor() as cursor:  # a flush that waited would fail here, not hang the test
+            cursor.execute("SET lock_timeout = '3s'")
+        assert memory_access_flush() == 1  # did not wait: the free row only
+        assert access_buffer.pending() == 1
+        other.commit()
+    finally:
+        other.close()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert memory_access_flush() == 1
+    counts = dict(Memory.objects.values_list("coord_key", "access_count"))
+    assert counts == {"1.0,1.0": 2, "2.0,2.0": 1}
+    assert memory_access_flush() == 0
+
+
+def _raw_params() -> dict:
+    settings = connection.settings_dict
+    return {
+        "dbname": settings["NAME"],
+        "user": settings["USER"],
+        "password": settings["PASSWORD"] or None,
+        "host": settings["HOST"] or None,
+        "port": settings["PORT"] or None,
+    }
 
 
 @pytest.mark.django_db(transaction=True)
