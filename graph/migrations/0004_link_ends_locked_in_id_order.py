@@ -10,15 +10,14 @@ in one statement, ordered by id, gives every such pair one order.
 
 from django.db import migrations
 
-FORWARD = r"""
+# The function of 0003 with its two locking reads given as `{ends}`.
+_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION graph_link_same_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     source_tenant text;
     target_tenant text;
 BEGIN
-    PERFORM 1 FROM memories_memory WHERE id IN (NEW.source_id, NEW.target_id) ORDER BY id FOR SHARE;
-    SELECT tenant INTO source_tenant FROM memories_memory WHERE id = NEW.source_id;
-    SELECT tenant INTO target_tenant FROM memories_memory WHERE id = NEW.target_id;
+{ends}
     IF (source_tenant IS NOT NULL AND source_tenant <> NEW.tenant)
        OR (target_tenant IS NOT NULL AND target_tenant <> NEW.tenant) THEN
         RAISE EXCEPTION 'link % -> % would cross tenants (link %, ends %, %)',
@@ -30,25 +29,17 @@ END
 $$;
 """
 
+FORWARD = _FUNCTION.format(
+    ends="""    PERFORM 1 FROM memories_memory WHERE id IN (NEW.source_id, NEW.target_id) ORDER BY id FOR SHARE;
+    SELECT tenant INTO source_tenant FROM memories_memory WHERE id = NEW.source_id;
+    SELECT tenant INTO target_tenant FROM memories_memory WHERE id = NEW.target_id;"""
+)
+
 # 0003's function, as it was.
-BACKWARD = r"""
-CREATE OR REPLACE FUNCTION graph_link_same_tenant() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    source_tenant text;
-    target_tenant text;
-BEGIN
-    SELECT tenant INTO source_tenant FROM memories_memory WHERE id = NEW.source_id FOR SHARE;
-    SELECT tenant INTO target_tenant FROM memories_memory WHERE id = NEW.target_id FOR SHARE;
-    IF (source_tenant IS NOT NULL AND source_tenant <> NEW.tenant)
-       OR (target_tenant IS NOT NULL AND target_tenant <> NEW.tenant) THEN
-        RAISE EXCEPTION 'link % -> % would cross tenants (link %, ends %, %)',
-            NEW.source_id, NEW.target_id, NEW.tenant, source_tenant, target_tenant
-            USING ERRCODE = 'check_violation', CONSTRAINT = 'link_same_tenant', TABLE = 'graph_link';
-    END IF;
-    RETURN NEW;
-END
-$$;
-"""
+BACKWARD = _FUNCTION.format(
+    ends="""    SELECT tenant INTO source_tenant FROM memories_memory WHERE id = NEW.source_id FOR SHARE;
+    SELECT tenant INTO target_tenant FROM memories_memory WHERE id = NEW.target_id FOR SHARE;"""
+)
 
 
 class Migration(migrations.Migration):
