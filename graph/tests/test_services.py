@@ -19,6 +19,7 @@ from graph.models import Link
 from graph.selectors.nodes import MemoryRef
 from graph.services import link_delete, link_upsert
 from portability.services import ImportFormatError, records_export, records_import
+from tests_support.database import blocks_someone, raw_params
 from tests_support.factories import MemoryFactory
 from tests_support.waiting import wait_until
 
@@ -88,7 +89,7 @@ def test_a_link_locks_its_ends_in_id_order_so_a_flush_holding_one_never_deadlock
     sorts after its target's must take its ends' locks in that order too: it then waits for the
     flush at the first end instead of holding the other, and the flush goes on to lock it."""
     low, high = sorted((MemoryFactory(tenant="acme"), MemoryFactory(tenant="acme")), key=lambda m: m.pk)
-    flush = psycopg.connect(**_raw_params(), autocommit=False)
+    flush = psycopg.connect(**raw_params(), autocommit=False)
     outcome: dict[str, Any] = {}
 
     def link() -> None:
@@ -109,7 +110,7 @@ def test_a_link_locks_its_ends_in_id_order_so_a_flush_holding_one_never_deadlock
         cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [low.pk])
         linker = threading.Thread(target=link)
         linker.start()
-        wait_until(lambda: _waits_for(flush_pid), timeout=10, what="the link to wait for the flush's lock")
+        wait_until(lambda: blocks_someone(flush_pid), timeout=10, what="the link to wait for the flush's lock")
         # The flush goes on to the higher id. Had the link locked its source first, this would
         # wait for it while it waits for us: a deadlock PostgreSQL breaks after a second.
         cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [high.pk])
@@ -120,23 +121,3 @@ def test_a_link_locks_its_ends_in_id_order_so_a_flush_holding_one_never_deadlock
 
     assert outcome == {"created": True}
     assert Link.objects.filter(source=high, target=low).count() == 1
-
-
-def _raw_params() -> dict[str, Any]:
-    settings = connection.settings_dict
-    return {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"] or None,
-        "host": settings["HOST"] or None,
-        "port": settings["PORT"] or None,
-    }
-
-
-def _waits_for(pid: int) -> bool:
-    """Whether some backend waits for a lock that backend `pid` holds."""
-    with psycopg.connect(**_raw_params(), autocommit=True) as probe:
-        row = probe.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid]
-        ).fetchone()
-    return bool(row and row[0])

@@ -17,6 +17,7 @@ from django.utils import timezone
 from memories.access import access_buffer, memory_access_flush
 from memories.aging import memories_expired_purge
 from memories.models import Memory
+from tests_support.database import raw_params
 
 pytestmark = pytest.mark.django_db
 
@@ -377,7 +378,7 @@ def test_a_flush_skips_a_row_another_transaction_holds_and_writes_it_next_time(a
     for _ in range(2):
         api.get(f"/memories/{held['id']}")
     api.get(f"/memories/{free['id']}")
-    other = psycopg.connect(**_raw_params(), autocommit=False)
+    other = psycopg.connect(**raw_params(), autocommit=False)
     try:
         # A write in progress elsewhere holds the row, as a batch replacing it would.
         other.execute("SELECT id FROM memories_memory WHERE id = %s FOR UPDATE", [held["id"]])
@@ -395,17 +396,6 @@ def test_a_flush_skips_a_row_another_transaction_holds_and_writes_it_next_time(a
     counts = dict(Memory.objects.values_list("coord_key", "access_count"))
     assert counts == {"1.0,1.0": 2, "2.0,2.0": 1}
     assert memory_access_flush() == 0
-
-
-def _raw_params() -> dict:
-    settings = connection.settings_dict
-    return {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"] or None,
-        "host": settings["HOST"] or None,
-        "port": settings["PORT"] or None,
-    }
 
 
 @pytest.mark.django_db(transaction=True)
