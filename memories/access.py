@@ -31,14 +31,14 @@ logger = logging.getLogger("soma.memories")
 # batch replacing memories in coordinate order and a flush could deadlock: a 503 for the
 # batch). GREATEST ignores NULLs: a first access sets it.
 _FLUSH_SQL = """
-WITH locked AS (
-    SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE SKIP LOCKED
+WITH v(id, n, at) AS (SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[])),
+locked AS (
+    SELECT m.id FROM memories_memory AS m JOIN v USING (id) ORDER BY m.id FOR NO KEY UPDATE OF m SKIP LOCKED
 )
 UPDATE memories_memory AS m
 SET access_count = m.access_count + v.n,
     last_accessed_at = GREATEST(m.last_accessed_at, v.at)
-FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[]) AS v(id, n, at)
-JOIN locked USING (id)
+FROM v JOIN locked USING (id)
 WHERE m.id = v.id
 RETURNING m.id
 """
@@ -88,7 +88,7 @@ class AccessBuffer:
             ids = sorted(taken)
             try:
                 with transaction.atomic(), connection.cursor() as cursor:
-                    cursor.execute(_FLUSH_SQL, [ids, ids, [taken[i][0] for i in ids], [taken[i][1] for i in ids]])
+                    cursor.execute(_FLUSH_SQL, [ids, [taken[i][0] for i in ids], [taken[i][1] for i in ids]])
                     written = {row[0] for row in cursor.fetchall()}
                     unwritten = [memory_id for memory_id in ids if memory_id not in written]
                     held: list[uuid.UUID] = []
