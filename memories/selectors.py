@@ -73,7 +73,7 @@ def _ranking_sql() -> str:
         f"extract(epoch from {column(quote('last_accessed_at'))})::float8, {column(quote('importance'))}"
     )
     version = _ROW_VERSION.format(table=table)
-    return f"SELECT {columns}, {version} FROM {table} WHERE {_by_ids_where(cast='::uuid[]')}"  # noqa: S608
+    return f"SELECT {columns}, {version} FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
 
 
 # A row version: `xmin`, the transaction that wrote it, and `ctid`, where that tuple lies. Every
@@ -106,8 +106,9 @@ def _versions_sql() -> str:
     return f"SELECT {table}.{quote('id')}, {_ROW_VERSION.format(table=table)} FROM {table} WHERE {_by_ids_where()}"  # noqa: S608
 
 
-def _by_ids_where(cast: str = "") -> str:
-    """The tenant's visible rows among the ids of an array parameter, found by primary key.
+def _by_ids_where() -> str:
+    """The tenant's visible rows among the ids of an array parameter (UUIDs, or their text),
+    found by primary key.
 
     The tenant is compared as `tenant || ''`, which no index covers, so that the ids are the
     only index condition. Given `tenant = %s`, PostgreSQL 18 may instead skip-scan the listing
@@ -119,7 +120,7 @@ def _by_ids_where(cast: str = "") -> str:
     table = quote(Memory._meta.db_table)
     expires = f"{table}.{quote('expires_at')}"
     return (
-        f"({table}.{quote('tenant')} || '') = %s AND {table}.{quote('id')} = ANY(%s{cast}) "
+        f"({table}.{quote('tenant')} || '') = %s AND {table}.{quote('id')} = ANY(%s::uuid[]) "
         f"AND ({expires} IS NULL OR {expires} > %s)"
     )
 
