@@ -42,7 +42,7 @@ def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime, actor:
         queryset = Memory.objects.filter(pk__in=list(ids))
         # A memory pinned, or given a later expiry, since the run chose it stays.
         queryset = queryset.filter(expires_at__lte=now) if event == "expired" else queryset.filter(pinned=False)
-        rows = list(queryset.select_for_update().order_by("pk"))
+        rows = list(queryset.select_for_update().in_lock_order())
         memory_versions_record_removal(memories=rows, event=event, actor=actor)
         gone = [row.pk for row in rows]
         with bulk_delete():

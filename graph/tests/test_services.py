@@ -5,13 +5,11 @@ the API's upsert, the admin's Link.clean and the import, and nothing is written.
 from __future__ import annotations
 
 import math
-import threading
+import uuid
 from typing import Any
 
-import psycopg
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 
 from core.errors import ServiceError
 from graph.errors import GraphErrorCode
@@ -19,9 +17,8 @@ from graph.models import Link
 from graph.selectors.nodes import MemoryRef
 from graph.services import link_delete, link_upsert
 from portability.services import ImportFormatError, records_export, records_import
-from tests_support.database import blocks_someone, raw_params
+from tests_support.database import locked_in_turn
 from tests_support.factories import MemoryFactory
-from tests_support.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -84,40 +81,18 @@ def test_upsert_updates_what_is_given_and_delete_names_the_ends() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_link_locks_its_ends_in_id_order_so_a_flush_holding_one_never_deadlocks_with_it() -> None:
-    """The access flush (memories.access) locks memories in id order. A link whose source id
-    sorts after its target's must take its ends' locks in that order too: it then waits for the
-    flush at the first end instead of holding the other, and the flush goes on to lock it."""
-    low, high = sorted((MemoryFactory(tenant="acme"), MemoryFactory(tenant="acme")), key=lambda m: m.pk)
-    flush = psycopg.connect(**raw_params(), autocommit=False)
-    outcome: dict[str, Any] = {}
+def test_a_link_locks_its_ends_in_the_memories_lock_order_so_a_batch_replacing_both_never_deadlocks() -> None:
+    """A batch replaces memories in coordinate order (MemoryQuerySet.in_lock_order). The link's
+    trigger must lock its ends in that order too, here against their ids' order: it then waits
+    for the batch at the first end instead of holding the other, and the batch goes on."""
+    first = MemoryFactory(tenant="acme", id=uuid.UUID(int=2**128 - 1), coordinate=[1.0])
+    second = MemoryFactory(tenant="acme", id=uuid.UUID(int=1), coordinate=[2.0])
 
-    def link() -> None:
-        try:
-            result = link_upsert(tenant="acme", source=MemoryRef(id=high.pk), target=MemoryRef(id=low.pk))
-            outcome["created"] = result.created
-        except Exception as exc:
-            outcome["error"] = exc
-        finally:
-            connection.close()
+    outcome = locked_in_turn(
+        [first.pk, second.pk],  # as the batch's upsert locks them: "1.0" before "2.0"
+        meanwhile=lambda: link_upsert(tenant="acme", source=MemoryRef(id=second.pk), target=MemoryRef(id=first.pk)),
+    )
 
-    try:
-        cursor = flush.cursor()
-        cursor.execute("SET lock_timeout = '5s'")
-        cursor.execute("SELECT pg_backend_pid()")
-        flush_pid = cursor.fetchone()[0]
-        # As the flush does: its rows locked in id order, the lower one first.
-        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [low.pk])
-        linker = threading.Thread(target=link)
-        linker.start()
-        wait_until(lambda: blocks_someone(flush_pid), timeout=10, what="the link to wait for the flush's lock")
-        # The flush goes on to the higher id. Had the link locked its source first, this would
-        # wait for it while it waits for us: a deadlock PostgreSQL breaks after a second.
-        cursor.execute("SELECT id FROM memories_memory WHERE id = %s FOR NO KEY UPDATE", [high.pk])
-        flush.commit()
-        linker.join(timeout=10)
-    finally:
-        flush.close()
-
-    assert outcome == {"created": True}
-    assert Link.objects.filter(source=high, target=low).count() == 1
+    assert "error" not in outcome, outcome
+    assert outcome["result"].created is True
+    assert Link.objects.filter(source=second, target=first).count() == 1

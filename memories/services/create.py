@@ -16,7 +16,7 @@ from core.errors import InvalidInput, Unprocessable
 from memories.dedupe import DEFAULT_THRESHOLD, DedupeQuery, duplicates_claim, validate_dedupe
 from memories.errors import MemoryErrorCode
 from memories.history_services import SYSTEM_ACTOR
-from memories.models import Memory, MemoryType
+from memories.models import Memory, MemoryType, lock_key
 from memories.services.upsert import UpsertResult, upsert_rows
 from memories.signals import memories_upserted
 from memories.text import memory_text
@@ -147,9 +147,10 @@ def memory_batch_upsert(*, tenant: str, drafts: Sequence[MemoryDraft], actor: st
             for index, row in enumerate(kept)
             if row["coord_key"] is None or last_for_key[(row["namespace"], row["coord_key"])] == index
         ]
-        # One lock order for every batch: two batches over the same coordinates in different
-        # orders would otherwise deadlock on the unique index (PostgreSQL aborts one of them).
-        unique_rows.sort(key=lambda row: (row["namespace"], row["coord_key"] or ""))
+        # The memories' one lock order (MemoryQuerySet.in_lock_order): two batches over the same
+        # coordinates in different orders, or a batch and a link or a purge, would otherwise
+        # deadlock (PostgreSQL aborts one of them).
+        unique_rows.sort(key=lambda row: lock_key(row["namespace"], row["coord_key"]))
         stored = upsert_rows(unique_rows, tenant=tenant, now=now, actor=actor) if unique_rows else []
         if stored:
             memories = [result.memory for result in stored if result.memory is not None]

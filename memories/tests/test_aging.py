@@ -17,7 +17,8 @@ from django.utils import timezone
 from memories.access import access_buffer, memory_access_flush
 from memories.aging import memories_expired_purge
 from memories.models import Memory
-from tests_support.database import raw_params
+from tests_support.database import locked_in_turn, raw_params
+from tests_support.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -223,6 +224,23 @@ def test_purge_spares_a_memory_given_a_later_expiry_meanwhile(api):
 
     assert result.count == 0
     assert Memory.objects.filter(pk=memory["id"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_locks_in_the_memories_lock_order_so_a_batch_replacing_the_same_never_deadlocks():
+    """A batch replaces memories in coordinate order (MemoryQuerySet.in_lock_order), here against
+    their ids' order. The purge must delete in that order too: it waits for the batch at the
+    first memory instead of holding the second, and the batch goes on."""
+    first = MemoryFactory(id=uuid.UUID(int=2**128 - 1), coordinate=[1.0])
+    second = MemoryFactory(id=uuid.UUID(int=1), coordinate=[2.0])
+    for memory in (first, second):
+        expire(memory.pk)
+
+    outcome = locked_in_turn([first.pk, second.pk], meanwhile=memories_expired_purge)
+
+    assert "error" not in outcome, outcome
+    assert outcome["result"].count == 2
+    assert not Memory.objects.exists()
 
 
 # --- forget -----------------------------------------------------------------------------------
