@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
 from django.http import HttpRequest
+from django.utils.timezone import get_default_timezone
 from ninja.parser import Parser
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 
 def json_depth(value: Any) -> int:
@@ -97,7 +98,25 @@ def _iso_moment(value: Any) -> Any:
     return value
 
 
+def _real_instant(value: datetime) -> datetime:
+    """pydantic reads "9999-12-31T23:59:59-05:00", an instant in the year 10000 once in UTC, and
+    PostgreSQL stores it, but no Python datetime can hold it when it is read back: every read of
+    that memory then failed. The same rule as everywhere else (memories.values.moment_parse):
+    the instant lies in years 1..9999 once moved to UTC."""
+    try:
+        value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=get_default_timezone()).astimezone(
+            UTC
+        )
+    except OverflowError as exc:
+        raise ValueError("the date-time must lie in the years 1 to 9999 once moved to UTC") from exc
+    return value
+
+
 _NUMERIC = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
-# A date-time field of a request: an ISO-8601 string only.
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_moment)]
+# A date-time field of a request: an ISO-8601 string only, naming an instant of years 1..9999.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_moment), AfterValidator(_real_instant)]
+
+# A number inside a JSON body's list (a coordinate's values): a JSON number only. pydantic's lax
+# float read `true` as 1.0 and "2" as 2.0, so `[true, 2]` replaced the memory at "1.0,2.0".
+StrictNumber = Annotated[float, Strict()]

@@ -6,6 +6,7 @@ from typing import Any
 
 from ninja import Field, Schema
 
+from core.jsonrules import StrictNumber
 from core.tenancy import NAME_REGEX
 from graph.models import Link
 from graph.selectors.traversal import MAX_HOPS, MAX_NEIGHBORS, MAX_PATH_LENGTH, Direction
@@ -16,9 +17,9 @@ COORD_HELP = "'1.0,2.0,3.0' or a list of 1-16 numbers"
 
 
 class LinkIdentityIn(Schema):
-    from_coord: str | list[float] | None = Field(None, description=COORD_HELP)
+    from_coord: str | list[StrictNumber] | None = Field(None, description=COORD_HELP)
     from_id: uuid.UUID | None = None
-    to_coord: str | list[float] | None = Field(None, description=COORD_HELP)
+    to_coord: str | list[StrictNumber] | None = Field(None, description=COORD_HELP)
     to_id: uuid.UUID | None = None
     namespace: str = Field("default", pattern=NAME_REGEX, description="Where coordinates are looked up")
     link_type: str = Field("related", pattern=LINK_TYPE_PATTERN)

@@ -19,7 +19,7 @@ from django.db.models.lookups import Exact
 
 from core.constants import RANGE_OPS
 from core.errors import InvalidInput
-from core.jsonrules import json_float, reject_json_constant, unstorable_string
+from core.jsonrules import json_float, reject_json_constant, reject_unstorable_strings, unstorable_string
 from memories.errors import MemoryErrorCode
 from memories.values import moment_parse, number_representable
 
@@ -48,6 +48,10 @@ def parse_filters(raw: str | dict[str, Any] | None) -> list[FilterCondition]:
             raw = json.loads(raw, parse_constant=reject_json_constant, parse_float=json_float)
         except (ValueError, RecursionError) as exc:
             raise _invalid("filters must be a JSON object.") from exc
+        try:  # a query string's JSON, which no body parser has read: the body's string rule
+            reject_unstorable_strings(raw)
+        except ValueError as exc:
+            raise _invalid(str(exc)) from exc
     if not isinstance(raw, dict):
         raise _invalid("filters must be a JSON object.")
     if len(raw) > MAX_CONDITIONS:

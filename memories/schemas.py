@@ -7,7 +7,7 @@ from typing import Any, Literal
 from ninja import Field, Schema
 from pydantic import AliasChoices, BaseModel, ConfigDict
 
-from core.jsonrules import IsoDateTime
+from core.jsonrules import IsoDateTime, StrictNumber
 from core.tenancy import NAME_REGEX
 from memories.dedupe import DEFAULT_THRESHOLD
 from memories.models import MAX_TTL_SECONDS
@@ -18,7 +18,7 @@ DedupeLiteral = Literal["none", "exact", "semantic"]
 
 class MemoryIn(Schema):
     payload: dict[str, Any]
-    coord: str | list[float] | None = Field(None, description="'1.0,2.0,3.0' or a list of 1-16 numbers")
+    coord: str | list[StrictNumber] | None = Field(None, description="'1.0,2.0,3.0' or a list of 1-16 numbers")
     memory_type: MemoryTypeLiteral = "episodic"
     namespace: str = Field("default", pattern=NAME_REGEX)
     text: str | None = Field(None, max_length=20_000, description="What to embed; default: derived from payload")
@@ -26,7 +26,7 @@ class MemoryIn(Schema):
     # strict: a JSON number, never "0.5" or true (one rule for numbers, memories.values).
     importance: float = Field(0.0, ge=0.0, le=1.0, strict=True)
     dedupe: DedupeLiteral = Field("none", description="exact: the same text; semantic: cosine >= dedupe_threshold")
-    dedupe_threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0)
+    dedupe_threshold: float = Field(DEFAULT_THRESHOLD, ge=0.0, le=1.0, strict=True)
     pinned: bool = Field(False, strict=True, description="Never forgotten by a forget policy (it still expires)")
     expires_at: IsoDateTime | None = Field(None, description="ISO-8601; from then on the memory reads as deleted")
     ttl_seconds: int | None = Field(
@@ -42,9 +42,9 @@ class MemoryPatchIn(Schema):
     metadata: dict[str, Any] | None = None
     importance: float | None = Field(None, ge=0.0, le=1.0, strict=True)
     memory_type: MemoryTypeLiteral | None = None
-    pinned: bool | None = None
+    pinned: bool | None = Field(None, strict=True)
     expires_at: IsoDateTime | None = Field(None, description="null: never expires")
-    ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS)
+    ttl_seconds: int | None = Field(None, ge=1, le=MAX_TTL_SECONDS, strict=True)
 
 
 class BatchIn(Schema):
@@ -132,7 +132,11 @@ class RestoreIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     version: int | None = Field(
-        None, ge=1, le=2_147_483_647, description="default: the last version before the deletion, or the previous one"
+        None,
+        ge=1,
+        le=2_147_483_647,
+        strict=True,
+        description="default: the last version before the deletion, or the previous one",
     )
 
 

@@ -27,7 +27,8 @@ _NUMBER_PROBLEM = (
 
 def moment_parse(value: Any) -> datetime | None:
     """The timezone-aware UTC instant `value` names, or None when it is not one (see above)."""
-    if not isinstance(value, str) or not value.isascii() or len(value) > 64:
+    # isprintable: fromisoformat reads "2025-01-01T00:00:00\x00Z", NUL and all.
+    if not isinstance(value, str) or not value.isascii() or not value.isprintable() or len(value) > 64:
         return None
     try:
         moment = datetime.fromisoformat(value)

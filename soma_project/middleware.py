@@ -10,7 +10,8 @@ from core.errors import ErrorCode, code_for_status, error_body
 
 
 class BodySizeLimitMiddleware:
-    """Refuse bodies over SOMA_MAX_BODY_BYTES with 413 in the API's error shape.
+    """Refuse bodies over SOMA_MAX_BODY_BYTES with 413 in the API's error shape (and a query
+    string holding NUL with 400: what no view could use, refused before any is called).
 
     Declared lengths are refused before anything is read; chunked bodies are refused by
     Django's DATA_UPLOAD_MAX_MEMORY_SIZE check when first read.
@@ -27,6 +28,11 @@ class BodySizeLimitMiddleware:
             return _error(400, "Content-Length is not a number.", ErrorCode.BAD_REQUEST)
         if declared > limit:
             return _too_large(limit)
+        # The body's strings may hold no NUL (core.jsonrules): neither may the query string's,
+        # so `?query=a%00b` is refused alike instead of reaching PostgreSQL, which cannot store,
+        # compare or search such text. Percent-escaped or not, it is the same character here.
+        if any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
+            return _error(400, "Query parameters may not contain NUL characters.", ErrorCode.BAD_REQUEST)
         if request.method in {"POST", "PUT", "PATCH", "DELETE"} and not request.path.startswith("/admin/"):
             try:
                 request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,9 @@ def test_ttl_seconds_and_expires_at_set_the_expiry(api):
         ({"expires_at": 2035}, 422, "validation_error"),
         ({"expires_at": "2035"}, 422, "validation_error"),
         ({"pinned": "maybe"}, 422, "validation_error"),
+        # Real offsets, but the instant leaves years 1..9999 in UTC: stored, no read could load it
+        ({"expires_at": "9999-12-31T23:59:59-05:00"}, 422, "validation_error"),
+        ({"expires_at": "0001-01-01T00:00:00+05:00"}, 422, "validation_error"),
     ],
 )
 def test_a_bad_expiry_is_refused_and_stores_nothing(api, body, status, code):
@@ -132,6 +136,69 @@ def test_patching_expiry_or_pin_embeds_nothing_again(api, django_capture_on_comm
     cleared = api.patch(f"/memories/{memory['id']}", {"expires_at": None})
     assert cleared.json()["memory"]["expires_at"] is None
     assert Memory.objects.get(pk=memory["id"]).vector_status == "indexed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"expires_at": "9999-12-31T23:59:59-05:00"},
+        {"expires_at": "0001-01-01T00:00:00+05:00"},
+        {"ttl_seconds": True},  # JSON numbers only, as on POST: true is not 1 second
+        {"ttl_seconds": 1.0},
+        {"pinned": 1},
+        {"pinned": 0},
+    ],
+)
+def test_patch_refuses_what_post_refuses_and_changes_nothing(api, body):
+    memory = create(api)
+    before = snapshot()
+
+    response = api.patch(f"/memories/{memory['id']}", body)
+
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error"), response.content
+    assert snapshot() == before
+    assert api.get(f"/memories/{memory['id']}").status_code == 200
+
+
+def test_a_batch_item_expiring_outside_the_readable_years_is_refused_and_stores_nothing(api):
+    items = [
+        {"payload": {"content": "fine"}},
+        {"payload": {"content": "bad"}, "expires_at": "9999-12-31T23:59:59-05:00"},
+    ]
+
+    response = api.post("/memories/batch", {"memories": items})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["index"] == 1
+    assert Memory.objects.count() == 0
+
+
+def test_the_migration_brings_unreadable_expiries_back_within_the_years_and_they_read_again(api):
+    """What the service accepted before ("9999-12-31T23:59:59-05:00": the year 10000 in UTC) made the memory,
+    its namespace's list and its history unreadable; memories 0007 moves it to the last instant."""
+    migration = importlib.import_module("memories.migrations.0007_expiry_within_readable_years")
+    late, early = create(api, payload={"content": "late"}), create(api, payload={"content": "early"})
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE memories_memory SET expires_at = '10000-01-01T04:59:59+00' WHERE id = %s", [late["id"]])
+        cursor.execute(
+            "UPDATE memories_memory SET expires_at = '0001-12-31T19:00:00+00 BC' WHERE id = %s", [early["id"]]
+        )
+        cursor.execute(
+            "UPDATE memories_memoryversion SET snapshot = jsonb_set(snapshot, '{expires_at}', %s::jsonb) WHERE memory_id = %s",
+            ['"10000-01-01T04:59:59+00:00"', late["id"]],
+        )
+    assert api.get("/memories").status_code == 400  # as the service answered such a namespace before
+
+    with connection.cursor() as cursor:
+        for statement in migration.FORWARD:
+            cursor.execute(statement)
+
+    assert api.get(f"/memories/{late['id']}").json()["memory"]["expires_at"] == "9999-12-31T23:59:59.999Z"
+    assert api.get(f"/memories/{early['id']}").status_code == 404  # long expired, as it meant
+    assert [m["id"] for m in api.get("/memories").json()["items"]] == [late["id"]]
+    history = api.get(f"/memories/{late['id']}/history")
+    assert history.status_code == 200
+    assert history.json()["items"][-1]["memory"]["expires_at"] == "9999-12-31T23:59:59.999Z"
 
 
 def test_patch_refuses_both_expiries_and_changes_nothing(api):

@@ -131,6 +131,33 @@ def test_cursors_with_odd_digits_are_a_400_on_every_paginated_route(
         refused(client.get("/graph/links", params={"ref": "7,1", "cursor": cursor}), 400, "invalid_cursor")
 
 
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/memories/search", {"query": "a\u0000b"}),
+        ("/memories/search", {"query": "tea", "mode": "keyword", "namespace": "default\u0000"}),
+        ("/memories", {"limit": "5", "n\u0000": "1"}),
+        ("/graph/neighbors", {"coord": "7,1\u0000"}),
+    ],
+)
+def test_nul_in_a_query_string_is_a_400_as_in_a_body(
+    soma_server: LiveServer, seeded: dict, path: str, params: dict
+) -> None:
+    with soma_server.client() as client:
+        refused(client.get(path, params=params), 400, "bad_request")
+
+
+@pytest.mark.parametrize("filters", ['{"created_at": {"gte": "2025-01-01T00:00:00\\u0000Z"}}', '{"c": "a\\u0000b"}'])
+def test_nul_inside_filters_of_a_query_string_is_a_400_as_in_a_body(
+    soma_server: LiveServer, seeded: dict, filters: str
+) -> None:
+    with soma_server.client() as client:
+        for path, response in every_filter_path(client, filters):
+            # In a body the whole JSON text is refused (the body rule), in a query string the filter
+            code = "invalid_json" if path.startswith("POST") else "invalid_filter"
+            assert (response.status_code, response.json()["code"]) == (400, code), (path, response.text)
+
+
 def _cursor(value: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
@@ -144,6 +171,7 @@ def _cursor(value: Any) -> str:
         _cursor({"a": 1, "b": 2}),
         _cursor([1, 2]),
         _cursor(["2025-01-01T00:00:00+00:00", "not-a-uuid"]),
+        _cursor(["2025-01-01T00:00:00\u0000Z", "00000000-0000-0000-0000-000000000000"]),  # fromisoformat reads it
         "\u00e9t\u00e9",
         "a" * 400,
     ],
@@ -255,6 +283,70 @@ def test_importance_is_a_json_number_never_coerced(soma_server: LiveServer, seed
     with soma_server.client() as client:
         # A JSON integer is a number: accepted
         assert client.patch("/memories/7,2", json={"importance": 1}).json()["memory"]["importance"] == 1.0
+
+
+# Instants pydantic reads and PostgreSQL stores, but outside years 1..9999 once in UTC: no read could
+# load such a memory again (once accepted in bodies, such a memory made its namespace's lists fail).
+UNREADABLE_MOMENTS = ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"]
+
+
+@pytest.mark.parametrize("moment", UNREADABLE_MOMENTS)
+def test_body_date_times_outside_the_readable_years_are_a_422_on_every_route(
+    soma_server: LiveServer, seeded: dict, moment: str
+) -> None:
+    before = snapshot(soma_server)
+    with soma_server.client() as client:
+        refused(client.post("/memories", json={"payload": {"c": 1}, "expires_at": moment}), 422, "validation_error")
+        refused(client.patch("/memories/7,1", json={"expires_at": moment}), 422, "validation_error")
+        batch = client.post("/memories/batch", json={"memories": [{"payload": {"c": 1}, "expires_at": moment}]})
+        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+        for mode in MODES:
+            body = {"query": "tea", "mode": mode, "recency": {"weight": 0.5}, "reference_time": moment}
+            refused(client.post("/memories/search", json=body), 422, "validation_error")
+            params = {"query": "tea", "mode": mode, "recency": '{"weight": 0.5}', "reference_time": moment}
+            refused(client.get("/memories/search", params=params), 422, "validation_error")
+            valid = {**params, "reference_time": "2026-01-01T00:00:00Z"}
+            assert client.get("/memories/search", params=valid).status_code == 200  # the instant alone was refused
+        forget = {"max_age_days": 1, "reference_time": moment, "dry_run": False}
+        refused(client.post("/memories/forget", json=forget), 422, "validation_error")
+    assert snapshot(soma_server) == before
+
+
+@pytest.mark.parametrize("value", [True, "1", 1.0])
+def test_a_restore_version_is_a_json_integer_never_coerced(soma_server: LiveServer, seeded: dict, value: Any) -> None:
+    before = snapshot(soma_server)
+    with soma_server.client() as client:
+        response = client.post(f"/memories/{seeded['7,1']}/restore", json={"version": value})
+    refused(response, 422, "validation_error")
+    assert snapshot(soma_server) == before
+
+
+@pytest.mark.parametrize("threshold", [True, False, "0.9"])
+def test_a_dedupe_threshold_is_a_json_number_never_coerced(
+    soma_server: LiveServer, seeded: dict, threshold: Any
+) -> None:
+    before = snapshot(soma_server)
+    item = {"payload": {"content": "alpha tea"}, "dedupe": "semantic", "dedupe_threshold": threshold}
+    with soma_server.client() as client:
+        refused(client.post("/memories", json=item), 422, "validation_error")
+        batch = client.post("/memories/batch", json={"memories": [item]})
+        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+    assert snapshot(soma_server) == before
+
+
+@pytest.mark.parametrize("coord", [[True, False], ["7", "1"], [7, True]])
+def test_a_coordinate_list_holds_json_numbers_never_coerced(soma_server: LiveServer, seeded: dict, coord: Any) -> None:
+    """Coerced, [true, 1] named the coordinate "1.0,1.0" and replaced the memory stored there."""
+    before = snapshot(soma_server)
+    with soma_server.client() as client:
+        refused(client.post("/memories", json={"payload": {"c": 1}, "coord": coord}), 422, "validation_error")
+        batch = client.post("/memories/batch", json={"memories": [{"payload": {"c": 1}, "coord": coord}]})
+        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+        refused(client.post("/graph/link", json={"from_coord": coord, "to_coord": "7,2"}), 422, "validation_error")
+        refused(client.post("/graph/link", json={"from_coord": "7,2", "to_coord": coord}), 422, "validation_error")
+        # A list of JSON numbers, integers included, is a coordinate
+        assert client.post("/graph/link", json={"from_coord": [7, 1], "to_coord": [7, 2.0]}).status_code == 200
+    assert snapshot(soma_server) == before
 
 
 @pytest.mark.parametrize("field", ["top_k", "offset", "expand_hops"])

@@ -78,7 +78,9 @@ def rest_call(
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
-        "PATH_INFO": path,
+        # As a WSGI server gives it (PEP 3333): the decoded path's UTF-8 bytes, one character per
+        # byte. A plain "/memories/١" cannot be encoded by Django's WSGI handler at all.
+        "PATH_INFO": path.encode("utf-8", "surrogatepass").decode("latin-1"),
         "QUERY_STRING": query_string(query or {}),
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "9595",

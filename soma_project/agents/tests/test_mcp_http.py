@@ -239,6 +239,12 @@ def test_bad_arguments_name_the_field_and_store_nothing(mcp_server: LiveServer) 
                 "top_k": ("search_memories", {"query": "tea", "top_k": 0}),
                 "filter": ("search_memories", {"query": "tea", "filters": {"score": {"near": 1}}}),
                 "ref": ("get_memory", {"ref": "1,,2"}),
+                # Refs beyond Latin-1 once crashed the tool (the path went to Django as text)
+                "ref_digits": ("get_memory", {"ref": "\u0661"}),
+                "ref_fullwidth": ("update_memory", {"ref": "\uff11,\uff12", "pinned": True}),
+                "ref_accent": ("delete_memory", {"ref": "caf\u00e9"}),
+                # A ref is one path segment: "<id>/history" must not reach the history route
+                "ref_slash": ("get_memory", {"ref": "00000000-0000-0000-0000-000000000001/history"}),
                 "patch_unknown": ("update_memory", {"ref": "1,2", "colour": "red"}),
                 "path_end": ("graph_shortest_path", {"to_coord": "1,2"}),
             }
@@ -262,6 +268,11 @@ def test_bad_arguments_name_the_field_and_store_nothing(mcp_server: LiveServer) 
     assert (seen["top_k"]["code"], first_loc(seen["top_k"])) == ("validation_error", ["top_k"])
     assert (seen["filter"]["status"], seen["filter"]["code"]) == (400, "invalid_filter")
     assert (seen["ref"]["status"], seen["ref"]["code"]) == (400, "invalid_coordinate")
+    assert (seen["ref_digits"]["status"], seen["ref_digits"]["code"]) == (400, "invalid_reference")
+    assert (seen["ref_fullwidth"]["status"], seen["ref_fullwidth"]["code"]) == (400, "invalid_coordinate")
+    assert (seen["ref_accent"]["status"], seen["ref_accent"]["code"]) == (400, "invalid_reference")
+    assert "caf\u00e9" in seen["ref_accent"]["detail"]  # as sent, not percent-escaped bytes
+    assert (seen["ref_slash"]["status"], seen["ref_slash"]["code"]) == (400, "invalid_reference")
     assert (seen["patch_unknown"]["code"], first_loc(seen["patch_unknown"])) == ("validation_error", ["colour"])
     assert (seen["path_end"]["status"], seen["path_end"]["code"]) == (422, "missing_reference")
     assert seen["unknown_tool"] is True
