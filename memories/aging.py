@@ -35,9 +35,10 @@ class ForgetResult:
     ids: list[uuid.UUID] = field(default_factory=list)
 
 
-def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime, actor: str = SYSTEM_ACTOR) -> int:
+def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime, actor: str = SYSTEM_ACTOR) -> set[uuid.UUID]:
     """Delete these memories if they still qualify, each recorded in its history as `event`
-    (before the rows go, in this transaction); returns how many went."""
+    (before the rows go, in this transaction); returns the ids that went (not those another
+    run, a delete or a change took first)."""
     with transaction.atomic():
         queryset = Memory.objects.filter(pk__in=list(ids))
         # A memory pinned, or given a later expiry, since the run chose it stays.
@@ -46,9 +47,9 @@ def _delete_chunk(ids: Sequence[uuid.UUID], *, event: str, now: datetime, actor:
         memory_versions_record_removal(memories=rows, event=event, actor=actor)
         gone = [row.pk for row in rows]
         with bulk_delete():
-            _, per_model = Memory.objects.filter(pk__in=gone).delete()
+            Memory.objects.filter(pk__in=gone).delete()
         memories_deleted.send(sender=Memory, ids=gone)
-        return per_model.get(Memory._meta.label, 0)
+        return set(gone)
 
 
 def _delete_in_chunks(
@@ -59,13 +60,14 @@ def _delete_in_chunks(
     chunk: int,
     progress: Progress | None,
     actor: str = SYSTEM_ACTOR,
-) -> int:
-    done = 0
+) -> list[uuid.UUID]:
+    """The ids of `ids` this run deleted, in their order."""
+    done: set[uuid.UUID] = set()
     for start in range(0, len(ids), chunk):
-        done += _delete_chunk(ids[start : start + chunk], event=event, now=now, actor=actor)
+        done |= _delete_chunk(ids[start : start + chunk], event=event, now=now, actor=actor)
         if progress is not None:
             progress(min(start + chunk, len(ids)), len(ids))
-    return done
+    return [memory_id for memory_id in ids if memory_id in done]
 
 
 def memories_expired_purge(
@@ -86,8 +88,8 @@ def memories_expired_purge(
     ids = list(queryset.order_by("expires_at", "id").values_list("pk", flat=True))
     if dry_run:
         return ForgetResult(dry_run=True, count=len(ids), ids=ids[:FORGET_LISTED_IDS])
-    count = _delete_in_chunks(ids, event="expired", now=now, chunk=chunk, progress=progress)
-    return ForgetResult(dry_run=False, count=count, ids=ids[:FORGET_LISTED_IDS])
+    gone = _delete_in_chunks(ids, event="expired", now=now, chunk=chunk, progress=progress)
+    return ForgetResult(dry_run=False, count=len(gone), ids=gone[:FORGET_LISTED_IDS])
 
 
 def memories_expired_at_coordinates_purge(*, tenant: str, keys: Sequence[tuple[str, str]], now: datetime) -> int:
@@ -99,7 +101,7 @@ def memories_expired_at_coordinates_purge(*, tenant: str, keys: Sequence[tuple[s
     for namespace, coord_key in keys:
         where |= Q(namespace=namespace, coord_key=coord_key)
     expired = list(Memory.objects.for_tenant(tenant).expired(now).filter(where).values_list("pk", flat=True))
-    return _delete_chunk(expired, event="expired", now=now) if expired else 0
+    return len(_delete_chunk(expired, event="expired", now=now)) if expired else 0
 
 
 def _aware(value: datetime) -> datetime:
@@ -129,5 +131,6 @@ def memories_forget(
     ids = list(candidates.values_list("pk", flat=True))
     if dry_run:
         return ForgetResult(dry_run=True, count=len(ids), ids=ids[:FORGET_LISTED_IDS])
-    count = _delete_in_chunks(ids, event="forgotten", now=now, chunk=chunk, progress=progress, actor=actor)
-    return ForgetResult(dry_run=False, count=count, ids=ids[:FORGET_LISTED_IDS])
+    # What this run deleted: a concurrent run that took some first lists them, not this one.
+    gone = _delete_in_chunks(ids, event="forgotten", now=now, chunk=chunk, progress=progress, actor=actor)
+    return ForgetResult(dry_run=False, count=len(gone), ids=gone[:FORGET_LISTED_IDS])

@@ -84,11 +84,14 @@ def duplicates_claim(*, tenant: str, queries: Sequence[DedupeQuery]) -> list[uui
 
 
 def same_text_queryset(*, tenant: str, queries: Sequence[DedupeQuery]) -> QuerySet[Memory]:
-    """Memories of the queries' texts, found by the `memory_text_hash` index (one query)."""
+    """The live memories of the queries' texts, found by the `memory_text_hash` index (one query).
+
+    An expired memory reads as deleted, so it is nobody's duplicate: matched, the new write was
+    answered `duplicate_of` a memory no read could find, and nothing was stored."""
     condition = Q()
     for namespace, digest in {(q.namespace, _digest(q.text)) for q in queries}:
         condition |= Q(namespace=namespace, text_md5=digest)
-    return Memory.objects.filter(tenant=tenant).annotate(text_md5=MD5("text")).filter(condition)
+    return Memory.objects.filter(tenant=tenant).visible().annotate(text_md5=MD5("text")).filter(condition)
 
 
 def _exact(*, tenant: str, queries: Sequence[DedupeQuery]) -> dict[tuple[str, str], uuid.UUID]:

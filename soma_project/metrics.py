@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from prometheus_client import Counter, Histogram, multiprocess
 
 from memories.metrics import MEMORY_COUNTS
+from soma_project.middleware import KNOWN_METHODS
 from soma_project.throttling import ClientIpRateThrottle, throttled_view
 
 HTTP_REQUEST_SECONDS = Histogram("soma_http_request_seconds", "Request latency by route pattern", ["route", "method"])
@@ -28,7 +29,6 @@ HTTP_RESPONSES = Counter(
 prometheus_client.disable_created_metrics()
 
 _UNMATCHED = "<unmatched>"
-_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 
 
 class RouteMetricsMiddleware:
@@ -41,7 +41,7 @@ class RouteMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         # Unknown paths share one label, so scanners cannot grow the series without bound.
         route = "/" + match.route if match is not None and match.route is not None else _UNMATCHED
-        method = request.method if request.method in _METHODS else "other"
+        method = request.method if request.method in KNOWN_METHODS else "other"
         HTTP_REQUEST_SECONDS.labels(route, method).observe(time.perf_counter() - started)
         HTTP_RESPONSES.labels(route, method, str(response.status_code)).inc()
         return response

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "soma_project.middleware.KnownMethodMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "soma_project.metrics.RouteMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -16,8 +16,9 @@ from django.test import Client
 from django.utils import timezone
 
 from memories.access import access_buffer, memory_access_flush
-from memories.aging import memories_expired_purge
+from memories.aging import memories_expired_purge, memories_forget
 from memories.models import Memory
+from memories.selectors import ForgetPolicy
 from tests_support.database import locked_in_turn, raw_params
 from tests_support.factories import MemoryFactory
 
@@ -308,6 +309,35 @@ def test_a_purge_locks_in_the_memories_lock_order_so_a_batch_replacing_the_same_
     assert "error" not in outcome, outcome
     assert outcome["result"].count == 2
     assert not Memory.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_forget_runs_at_once_each_answer_what_they_deleted():
+    """The loser of a race used to answer count 0 with the winner's ids listed."""
+    memories = MemoryFactory.create_batch(20, namespace="race")
+    start = threading.Barrier(2)
+    answers = []
+
+    def run():
+        start.wait(timeout=10)
+        try:
+            answers.append(
+                memories_forget(tenant="default", namespace="race", policy=ForgetPolicy(keep_top_n=0), dry_run=False)
+            )
+        finally:
+            connection.close()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=30)
+
+    assert len(answers) == 2
+    assert sum(answer.count for answer in answers) == 20
+    assert all(answer.count == len(answer.ids) for answer in answers)
+    assert set(answers[0].ids).isdisjoint(answers[1].ids)
+    assert set(answers[0].ids) | set(answers[1].ids) == {memory.pk for memory in memories}
 
 
 # --- forget -----------------------------------------------------------------------------------

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from conftest import ApiClient
 from memories.dedupe import DedupeQuery, _exact, same_text_queryset
@@ -51,6 +53,18 @@ def test_without_dedupe_or_elsewhere_the_same_text_is_stored_again(api, api_for)
         assert response.status_code == 200
         assert (response.json()["created"], response.json()["duplicate_of"]) == (True, None)
     assert Memory.objects.count() == 5
+
+
+@pytest.mark.parametrize("dedupe", ["exact", "semantic"])
+def test_an_expired_memory_is_no_duplicate_and_the_new_write_is_stored(api, dedupe):
+    expired = api.post("/memories", {"payload": {"content": "expired words"}}).json()["memory"]
+    Memory.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    again = api.post("/memories", {"payload": {"content": "expired words"}, "dedupe": dedupe})
+
+    assert (again.json()["created"], again.json()["duplicate_of"]) == (True, None)
+    assert api.get(f"/memories/{again.json()['memory']['id']}").status_code == 200
+    assert [m["id"] for m in api.get("/memories").json()["items"]] == [again.json()["memory"]["id"]]
 
 
 def test_an_empty_text_is_never_a_duplicate(api):

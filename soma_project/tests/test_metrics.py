@@ -78,6 +78,15 @@ def test_metrics_after_api_traffic_has_route_db_cache_and_our_metrics(api):
         assert f"# TYPE {name} {kind}" in text, name
 
 
+@pytest.mark.parametrize("method", ["ZQ1", "TRACE", "CONNECT"])
+def test_a_method_no_route_serves_is_a_405_that_adds_no_metric_series(method):
+    response = Client().generic(method, "/healthz")
+
+    assert (response.status_code, response.json()["code"]) == (405, "method_not_allowed")
+    assert "GET" in response["Allow"]
+    assert f'method="{method}"' not in scrape()  # django-prometheus labels by raw method
+
+
 def test_memory_counts_are_cached_between_scrapes(api, django_assert_num_queries):
     collector = MemoryCountsCollector(cache_seconds=60)
     api.post("/memories", {"payload": {"content": "one"}})
