@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
@@ -17,6 +18,18 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from console.selectors import login_lockout_ends
+
+
+def login_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:
+    """The username axes records for a login (settings.AXES_USERNAME_CALLABLE): what was typed, as
+    axes reads it, cut to what its table holds. The admin's form checks no length before it
+    authenticates, so a 256-character username made axes' INSERT fail: a 500 for that login."""
+    field = settings.AXES_USERNAME_FORM_FIELD
+    username = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
+    return username[:_USERNAME_LENGTH] if isinstance(username, str) else username
+
+
+_USERNAME_LENGTH = AccessAttempt._meta.get_field("username").max_length
 
 
 def lockout_response(

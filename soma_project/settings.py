@@ -292,6 +292,7 @@ if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() < 1:
 AXES_LOCKOUT_PARAMETERS = lockout_parameters(env.list("SOMA_LOGIN_LOCKOUT_BY", default=["username", "ip_address"]))
 AXES_CLIENT_IP_CALLABLE = "soma_project.client_address.client_address"
 AXES_LOCKOUT_CALLABLE = "console.lockout.lockout_response"
+AXES_USERNAME_CALLABLE = "console.lockout.login_username"
 AXES_HTTP_RESPONSE_CODE = 429
 # Every failure in the failure log (who, from where, when, whether it was locked out); logins
 # and logouts in the access log. A failed login while locked out is recorded and starts the

@@ -84,3 +84,12 @@ def test_the_page_is_429_with_retry_after_and_the_time():
     assert response["Cache-Control"] == "no-store"
     assert "Try again after" in body and "(in 12 minutes)" in body
     assert "keeper" not in body
+
+
+@pytest.mark.parametrize("length", [255, 256, 5000])
+def test_a_login_with_a_username_longer_than_axes_holds_is_a_failed_login_not_a_500(client, length):
+    response = client.post("/admin/login/", {"username": "u" * length, "password": "wrong"})
+
+    assert response.status_code == 200  # the login page again, with its error
+    (attempt,) = AccessAttempt.objects.all()
+    assert attempt.username == "u" * min(length, 255)
