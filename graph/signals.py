@@ -1,6 +1,7 @@
 """A memory's links outlive its removal in its history, and come back with its restore.
 
-Receivers of the memories app's `memories_removing` / `memory_restored` (memories.signals):
+Receivers of the memories app's `memories_removing` / `memory_restored` / `bare_node_claimed`
+(memories.signals):
 memories imports no graph code, so the graph keeps its own part of a version this way.
 """
 
@@ -15,7 +16,7 @@ from django.dispatch import receiver
 
 from graph.models import Link
 from memories.models import Memory
-from memories.signals import memories_removing, memory_restored
+from memories.signals import bare_node_claimed, memories_removing, memory_restored
 
 _LINK_FIELDS = ("source_id", "target_id", "link_type", "strength", "metadata", "created_at")
 
@@ -47,7 +48,8 @@ def restore_links(sender: Any, memory: Memory, related: dict[str, Any] | None = 
     if not records:
         return
     others = {uuid.UUID(r["target"] if r["source"] == str(memory.pk) else r["source"]) for r in records}
-    present = set(Memory.objects.filter(tenant=memory.tenant, pk__in=others).values_list("pk", flat=True))
+    # A bare coordinate node is an end that still exists, as a memory is.
+    present = set(Memory.with_nodes.filter(tenant=memory.tenant, pk__in=others).values_list("pk", flat=True))
     links = []
     for record in records:
         source, target = uuid.UUID(record["source"]), uuid.UUID(record["target"])
@@ -64,3 +66,10 @@ def restore_links(sender: Any, memory: Memory, related: dict[str, Any] | None = 
             )
         )
     Link.objects.bulk_create(links, ignore_conflicts=True)
+
+
+@receiver(bare_node_claimed, dispatch_uid="graph_bare_node_claimed")
+def move_node_links(sender: Any, node_id: uuid.UUID, memory_id: uuid.UUID, **kwargs: Any) -> None:
+    """The bare node's links now join the memory that took its coordinate (same types, strengths)."""
+    Link.objects.filter(source_id=node_id).update(source_id=memory_id)
+    Link.objects.filter(target_id=node_id).update(target_id=memory_id)

@@ -21,7 +21,7 @@ from core.errors import Conflict, NotFound
 from memories.errors import MemoryErrorCode
 from memories.history import TRACKED_FIELDS, changed_fields, memory_snapshot
 from memories.models import REMOVAL_EVENTS, IdempotencyKey, Memory, MemoryVersion, VectorStatus, VersionEvent
-from memories.signals import memories_removing, memory_restored
+from memories.signals import bare_node_claimed, memories_removing, memory_restored
 
 SYSTEM_ACTOR = "system"
 MASTER_ACTOR = "master"
@@ -175,9 +175,19 @@ def _restore_removed(*, tenant: str, memory_id: uuid.UUID, version: int | None, 
     snapshot = source.snapshot
     coord_key = snapshot.get("coord")
     if coord_key is not None:
-        holder = Memory.objects.filter(tenant=tenant, namespace=snapshot["namespace"], coord_key=coord_key).first()
-        if holder is not None:
+        holder = (
+            Memory.with_nodes.select_for_update()
+            .filter(tenant=tenant, namespace=snapshot["namespace"], coord_key=coord_key)
+            .first()
+        )
+        if holder is not None and not holder.bare_node:
             raise _coordinate_taken(coord_key, holder.pk)
+        if holder is not None:
+            # Links were made at the coordinate while no memory was there: the memory takes the
+            # node's place, as a memory stored there would, and the node's links with it.
+            bare_node_claimed.send(sender=Memory, node_id=holder.pk, memory_id=memory_id)
+            with connection.cursor() as cursor:  # a bare node has no history, vector or links left
+                cursor.execute("DELETE FROM memories_memory WHERE id = %s AND bare_node", [holder.pk])
     memory = Memory(
         id=memory_id,
         tenant=tenant,

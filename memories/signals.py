@@ -26,6 +26,10 @@ from django.dispatch import Signal
 memories_upserted = Signal()
 memories_removing = Signal()
 memory_restored = Signal()
+# A memory restored at a coordinate where the graph left a bare node (links made while nothing
+# was stored there) takes that node's place: sent with `node_id` and `memory_id` inside the
+# restore's transaction, before the node's row goes, so the graph moves the node's links over.
+bare_node_claimed = Signal()
 memories_deleted = Signal()
 
 _bulk_delete = contextvars.ContextVar("soma_bulk_delete", default=False)

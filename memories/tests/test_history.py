@@ -205,6 +205,35 @@ def test_restore_brings_back_links_whose_other_end_exists(api, make_memory):
     assert sorted(Link.objects.values_list("source_id", "target_id")) == sorted([(a.pk, b.pk), (b.pk, c.pk)])
 
 
+def test_restore_at_a_coordinate_the_graph_linked_meanwhile_takes_the_bare_node_and_its_links(api):
+    """Linking a free coordinate makes a bare node there; restoring the memory that stood there
+    used to be a 409 coordinate_taken that no delete could clear."""
+    old = api.post("/memories", {"coord": "3,3", "namespace": "n", "payload": {"content": "A"}}).json()["memory"]
+    api.delete(f"/memories/{old['id']}")
+    assert api.post("/graph/link", {"from_coord": "3,3", "to_coord": "4,4", "namespace": "n"}).status_code == 200
+    far_end = Memory.with_nodes.get(namespace="n", coord_key="4.0,4.0").pk
+
+    response = api.post(f"/memories/{old['id']}/restore", {})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["memory"]["id"] == old["id"]
+    assert api.get("/memories/3,3", {"namespace": "n"}).json()["memory"]["id"] == old["id"]
+    assert list(Link.objects.values_list("source_id", "target_id")) == [(uuid.UUID(old["id"]), far_end)]
+    assert Memory.with_nodes.filter(namespace="n", coord_key="3.0,3.0").count() == 1
+
+
+def test_restore_brings_back_a_link_to_a_bare_coordinate(api, make_memory):
+    a, b = make_memory("a"), make_memory("b")
+    assert api.post("/graph/link", {"from_id": str(a.pk), "to_id": str(b.pk)}).status_code == 200
+    assert api.post("/graph/link", {"from_id": str(a.pk), "to_coord": "9,9"}).status_code == 200
+    bare = Memory.with_nodes.get(coord_key="9.0,9.0", bare_node=True).pk
+    api.delete(f"/memories/{a.pk}")
+
+    assert api.post(f"/memories/{a.pk}/restore", {}).status_code == 200
+
+    assert sorted(Link.objects.values_list("source_id", "target_id")) == sorted([(a.pk, b.pk), (a.pk, bare)])
+
+
 def test_another_tenant_sees_neither_history_nor_tombstones(api_for):
     alice, bob = api_for("alice"), api_for("bob")
     live = alice.post("/memories", {"coord": "5,5", "payload": {"content": "alive"}}).json()["memory"]["id"]
