@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Q, Subquery
@@ -231,17 +232,22 @@ def memory_context(*, tenant: str, memories: Sequence[Memory], turns: int) -> di
     after it, in order, itself left out (one query).
 
     The order is `metadata.seq` (a number: the turn's index in its conversation) when the memory
-    has one, among the namespace's memories that have one; otherwise the order they were created
-    in ((created_at, id), as the listing). Namespaces are the conversations: a memory's context
+    has one, among the namespace's memories that have one, turns of one seq in the order they
+    were created; otherwise the order they were created in ((created_at, id), as the listing). Namespaces are the conversations: a memory's context
     never comes from another namespace or tenant.
     """
     if turns < 1 or not memories:
         return {}
     context: dict[uuid.UUID, list[Memory]] = {memory.pk: [] for memory in memories}
     rows = Memory.objects.raw(_context_sql(), {"tenant": tenant, "ids": list(context), "turns": turns})
-    for row in sorted(rows, key=lambda m: (m.hit_id, m.context_side, m.context_key, m.pk)):  # type: ignore[attr-defined]
+    for row in sorted(rows, key=_context_order):
         context[row.hit_id].append(row)  # type: ignore[attr-defined]
     return context
+
+
+def _context_order(row: Any) -> tuple[Any, ...]:
+    # Each hit's turns before it, then after it, each side in conversation order (the SQL's).
+    return (row.hit_id, row.context_side, row.context_key, row.created_at, row.pk)
 
 
 @functools.cache
@@ -257,8 +263,20 @@ def _context_sql() -> str:
     )
     branches = [
         # (side, ordering key, condition, order): the turns before come first, nearest last.
-        ("-1", seq, f"h.seq IS NOT NULL AND {has_seq} AND {seq} < h.seq", f"{seq} DESC"),
-        ("1", seq, f"h.seq IS NOT NULL AND {has_seq} AND {seq} > h.seq", f"{seq} ASC"),
+        # Turns that share the hit's seq sit beside it, in creation order: (seq, created_at, id)
+        # is a total order, as the listing's (created_at, id) is.
+        (
+            "-1",
+            seq,
+            f"h.seq IS NOT NULL AND {has_seq} AND ({seq}, m.created_at, m.id) < (h.seq, h.created_at, h.id)",
+            f"{seq} DESC, m.created_at DESC, m.id DESC",
+        ),
+        (
+            "1",
+            seq,
+            f"h.seq IS NOT NULL AND {has_seq} AND ({seq}, m.created_at, m.id) > (h.seq, h.created_at, h.id)",
+            f"{seq} ASC, m.created_at ASC, m.id ASC",
+        ),
         (
             "-1",
             created,

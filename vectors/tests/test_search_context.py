@@ -62,6 +62,30 @@ def test_each_hit_brings_the_turns_around_it_in_sequence_order(
     assert [m["metadata"]["seq"] for m in two["context"]] == [1, 2, 4, 5]
 
 
+def test_turns_that_share_the_hits_seq_sit_beside_it_in_creation_order(
+    vector_store: VectorStore, api: Any, write: Callable[..., Memory]
+):
+    """Seqs 1, 2, 2, 2, 3: the hit, one of the 2s, once had only the 1 and the 3 around it."""
+    seqs = [1, 2, 2, 2, 3]
+    for index, seq in enumerate(seqs):
+        write(TURNS[index], namespace="ties", metadata={"seq": seq})
+
+    (hit,) = hits(
+        api.post(
+            "/memories/search", {"query": "pottery", "namespace": "ties", "mode": "keyword", "top_k": 1, "context": 5}
+        )
+    )
+
+    assert hit["text"] == TURNS[2]  # the second of the three 2s
+    assert texts(hit["context"]) == [TURNS[0], TURNS[1], TURNS[3], TURNS[4]]
+    (narrow,) = hits(
+        api.post(
+            "/memories/search", {"query": "pottery", "namespace": "ties", "mode": "keyword", "top_k": 1, "context": 1}
+        )
+    )
+    assert texts(narrow["context"]) == [TURNS[1], TURNS[3]]  # its nearest: the 2s written just before and after
+
+
 def test_the_first_and_last_turns_have_context_on_one_side(
     vector_store: VectorStore, api: Any, write: Callable[..., Memory]
 ):
