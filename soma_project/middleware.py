@@ -7,6 +7,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from core.errors import ErrorCode, code_for_status, error_body
+from memories.errors import MemoryErrorCode
 
 
 class BodySizeLimitMiddleware:
@@ -33,6 +34,10 @@ class BodySizeLimitMiddleware:
         # compare or search such text. Percent-escaped or not, it is the same character here.
         if any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
             return _error(400, "Query parameters may not contain NUL characters.", ErrorCode.BAD_REQUEST)
+        if "%2f" in _raw_path(request).lower():
+            # The server decodes %2F before routing, so "/memories/<id>%2Fhistory" reached the
+            # history route: a reference is one path segment, never a path.
+            return _error(400, "An encoded '/' (%2F) in a path is no reference.", MemoryErrorCode.INVALID_REFERENCE)
         if request.method in {"POST", "PUT", "PATCH", "DELETE"} and not request.path.startswith("/admin/"):
             try:
                 request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -63,11 +68,21 @@ class JsonErrorMiddleware:
         return response
 
 
+def _raw_path(request: HttpRequest) -> str:
+    """The path as the client sent it, before percent-decoding: waitress's REQUEST_URI,
+    gunicorn's RAW_URI, or the ASGI scope's raw_path (uvicorn)."""
+    raw = request.META.get("REQUEST_URI") or request.META.get("RAW_URI")
+    if raw is None:
+        scope = getattr(request, "scope", None) or {}
+        raw = (scope.get("raw_path") or b"").decode("latin-1")
+    return raw.split("?", 1)[0]
+
+
 def _too_large(limit: int) -> JsonResponse:
     return _error(413, f"Request body is larger than {limit} bytes.", ErrorCode.PAYLOAD_TOO_LARGE)
 
 
-def _error(status: int, detail: str, code: ErrorCode) -> JsonResponse:
+def _error(status: int, detail: str, code: str) -> JsonResponse:
     return JsonResponse(error_body(detail, code), status=status)
 
 

@@ -386,6 +386,22 @@ def _raw_http(server: LiveServer, request: bytes) -> bytes:
     return b"".join(chunks)
 
 
+@pytest.mark.parametrize("suffix", ["%2Fhistory", "%2fhistory", "%2F"])
+def test_an_encoded_slash_in_a_reference_is_a_400_not_another_route(
+    soma_server: LiveServer, seeded: dict, suffix: str
+) -> None:
+    """The HTTP server decodes %2F before routing: "/memories/<id>%2Fhistory" was the history."""
+    for ref in (seeded["7,1"], "7,1"):
+        answer = _raw_http(
+            soma_server,
+            f"GET /memories/{ref}{suffix} HTTP/1.1\r\nHost: 127.0.0.1:{soma_server.port}\r\n"
+            f"Authorization: Bearer {MASTER_TOKEN}\r\nConnection: close\r\n\r\n".encode(),
+        )
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), answer[:300]
+        assert b'"code": "invalid_reference"' in body, body
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

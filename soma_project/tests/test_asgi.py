@@ -85,3 +85,10 @@ def test_a_request_starts_and_finishes_on_one_worker_thread(threads: dict[str, s
     assert len(threads["started"]) == 1
     assert threads["started"] == threads["finished"]
     assert loop_threads and not loop_threads & threads["started"]
+
+
+def test_an_encoded_slash_in_a_reference_is_a_400_under_asgi_too() -> None:
+    # httpx's ASGI transport gives the scope's raw_path as sent, as uvicorn does.
+    response = request("GET", "/memories/00000000-0000-0000-0000-000000000001%2Fhistory")
+
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_reference")
