@@ -116,7 +116,7 @@ def list_links(request: HttpRequest, query: Query[LinksQuery]) -> dict[str, Any]
 def neighbors(request: HttpRequest, query: Query[NeighborsQuery]) -> dict[str, Any]:
     """Nearest first; `memory` is null for a coordinate where no memory is stored. No node: `[]`."""
     tenant = request_tenant(request)
-    ref = MemoryRef.of(id=query.id, coord=query.coord, namespace=query.namespace, side="start")
+    ref = MemoryRef.of(id=query.id, coord=query.coord, namespace=query.namespace, side="")
     (start,) = nodes_resolve(tenant=tenant, refs=[ref])
     if start is None:
         return {"coord": ref.coord_key, "id": None, "neighbors": []}

@@ -107,4 +107,5 @@ def resolve_expiry(*, expires_at: datetime | None, ttl_seconds: int | None, now:
         return now + timedelta(seconds=ttl_seconds)
     if expires_at is not None and timezone.is_naive(expires_at):
         return timezone.make_aware(expires_at, UTC)
-    return expires_at
+    # In UTC, as every read renders it: the write's answer once echoed the offset sent.
+    return expires_at.astimezone(UTC) if expires_at is not None else None

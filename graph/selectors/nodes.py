@@ -31,12 +31,14 @@ class MemoryRef:
     def of(
         cls, *, id: uuid.UUID | None, coord: str | Sequence[float] | None, namespace: str = "default", side: str
     ) -> MemoryRef:
-        """From an `<side>_id` / `<side>_coord` pair where exactly one is given; a bad coordinate is a 400."""
+        """From an `<side>_id` / `<side>_coord` pair where exactly one is given (`side` "": the
+        plain `id` / `coord` of /graph/neighbors); a bad coordinate is a 400."""
         has_coord = coord is not None  # "" is a malformed coordinate (400), as on /memories
+        names = f"{side}_coord or {side}_id" if side else "coord or id"
         if id is None and not has_coord:
-            raise Unprocessable(f"Give {side}_coord or {side}_id.", GraphErrorCode.MISSING_REFERENCE)
+            raise Unprocessable(f"Give {names}.", GraphErrorCode.MISSING_REFERENCE)
         if id is not None and has_coord:
-            raise Unprocessable(f"Give {side}_coord or {side}_id, not both.", GraphErrorCode.AMBIGUOUS_REFERENCE)
+            raise Unprocessable(f"Give {names}, not both.", GraphErrorCode.AMBIGUOUS_REFERENCE)
         if id is not None:
             return cls(id=id)
         assert coord is not None

@@ -434,6 +434,12 @@ def test_neighbors_bad_requests(api, params, status, code):
     error(api.get("/graph/neighbors", params), status, code)
 
 
+def test_neighbors_names_its_own_parameters_when_they_are_missing_or_both_given(api):
+    assert api.get("/graph/neighbors").json()["detail"] == "Give coord or id."
+    both = api.get("/graph/neighbors", {"coord": "1,1", "id": "00000000-0000-4000-8000-000000000000"})
+    assert both.json()["detail"] == "Give coord or id, not both."
+
+
 def test_coordinates_that_are_no_node_have_no_neighbours_links_or_paths(api):
     remember(api, "1,1")
 

@@ -71,6 +71,12 @@ def test_ttl_seconds_and_expires_at_set_the_expiry(api):
     assert before + timedelta(seconds=3600) <= ttl_expiry <= timezone.now() + timedelta(seconds=3600)
     assert (by_date["expires_at"], by_date["pinned"]) == ("2030-01-02T03:04:05Z", True)
     assert (by_ttl["pinned"], by_ttl["access_count"], by_ttl["last_accessed_at"]) == (False, 0, None)
+    # Another offset: the answer gives the instant in UTC, as every read does
+    offset = create(api, expires_at="2030-01-02T05:04:05+02:00")
+    assert offset["expires_at"] == api.get(f"/memories/{offset['id']}").json()["memory"]["expires_at"]
+    assert offset["expires_at"] == "2030-01-02T03:04:05Z"
+    patched = api.patch(f"/memories/{offset['id']}", {"expires_at": "2030-01-02T01:04:05-02:00"}).json()["memory"]
+    assert patched["expires_at"] == "2030-01-02T03:04:05Z"
 
 
 @pytest.mark.parametrize(
