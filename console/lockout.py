@@ -24,7 +24,7 @@ def login_username(request: HttpRequest, credentials: dict[str, Any] | None = No
     """The username axes records for a login (settings.AXES_USERNAME_CALLABLE): what was typed, as
     axes reads it, cut to what its table holds. The admin's form checks no length before it
     authenticates, so a 256-character username made axes' INSERT fail: a 500 for that login."""
-    field = settings.AXES_USERNAME_FORM_FIELD
+    field = getattr(settings, "AXES_USERNAME_FORM_FIELD", "username")  # axes.conf sets its default
     username = credentials.get(field) if credentials else getattr(request, "data", request.POST).get(field)
     return username[:_USERNAME_LENGTH] if isinstance(username, str) else username
 
