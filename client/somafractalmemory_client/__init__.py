@@ -1,7 +1,9 @@
 """Typed client for the SomaFractalMemory HTTP API (contract v1.4).
 
 Answers are the models of `somafractalmemory_client.models`; refusals raise the exceptions of
-`somafractalmemory_client.errors` (one per error code, grouped by status under `ApiError`).
+`somafractalmemory_client.errors` (one per error code, grouped by status under `ApiError`). Every
+error raised is a `SomaError`: also `TransportError` (unreachable), `InvalidArgument` (refused
+before sending) and `UnexpectedAnswer` (an answer the endpoint does not give).
 """
 
 from somafractalmemory_client import errors, models
@@ -13,12 +15,14 @@ from somafractalmemory_client.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    InvalidArgument,
     NotFound,
     ServiceUnavailable,
     SomaError,
     Throttled,
     TransportError,
     Unauthorized,
+    UnexpectedAnswer,
     ValidationFailed,
 )
 from somafractalmemory_client.retry import Retry
@@ -30,6 +34,7 @@ __all__ = [
     "Call",
     "Conflict",
     "Forbidden",
+    "InvalidArgument",
     "NotFound",
     "Retry",
     "ServiceUnavailable",
@@ -38,6 +43,7 @@ __all__ = [
     "Throttled",
     "TransportError",
     "Unauthorized",
+    "UnexpectedAnswer",
     "ValidationFailed",
     "errors",
     "models",

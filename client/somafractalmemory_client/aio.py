@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from typing_extensions import Unpack
@@ -33,15 +33,15 @@ class AsyncSomaClient(Endpoints[httpx.AsyncClient]):
         await self._http.aclose()
 
     async def send(self, call: Call[T]) -> T:
-        attempts = Attempts(call, self._headers, self.retry)
+        attempts = Attempts(call, self._headers, self.retry, self._http.build_request)
         for request in attempts:
             await asyncio.sleep(attempts.wait_after(await self._try(request)))
         return attempts.value
 
-    async def _try(self, request: dict[str, Any]) -> httpx.Response | httpx.TransportError:
+    async def _try(self, request: httpx.Request) -> httpx.Response | httpx.RequestError:
         try:
-            return await self._http.request(**request)
-        except httpx.TransportError as exc:
+            return await self._http.send(request)
+        except httpx.RequestError as exc:
             return exc
 
     async def iter_memories(self, **options: Unpack[ListOptions]) -> AsyncIterator[Memory]:

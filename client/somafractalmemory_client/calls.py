@@ -6,6 +6,8 @@ The sync and async clients send the same calls; only the sending differs.
 from __future__ import annotations
 
 import json
+import math
+import numbers
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from urllib.parse import quote
 
 from typing_extensions import Unpack
 
+from somafractalmemory_client.errors import InvalidArgument
 from somafractalmemory_client.models import (
     BatchResult,
     Dedupe,
@@ -63,10 +66,16 @@ class Call(Generic[T]):
     # Writes without an idempotency key are not retried after the server may have run them.
     idempotent: bool = True
 
+    def __post_init__(self) -> None:
+        for name, value in self.headers.items():
+            check_header(name, value)
+
     def with_idempotency_key(self, key: IdempotencyKey) -> Call[T]:
         if not key:
             return self
         value = uuid.uuid4().hex if key is True else str(key)
+        if not value.strip():
+            raise InvalidArgument(f"idempotency_key: {key!r} is blank")
         return Call(
             self.method,
             self.path,
@@ -137,6 +146,46 @@ class ForgetOptions(TypedDict, total=False):
     keep_top_n: int | None
 
 
+def check_header(name: str, value: str) -> str:
+    """`value` if it can be sent as the header `name` (printable ASCII), else `InvalidArgument`.
+
+    A non-ASCII character cannot be encoded in a header, and a newline or another control
+    character would split or corrupt the request: neither is sent, nor retried.
+    """
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{name}: {_shown(value)} ({type(value).__name__}) is not a str")
+    if not value.isascii() or not value.isprintable():
+        raise InvalidArgument(
+            f"{name}: {_shown(value)} holds a character an HTTP header cannot carry "
+            "(only printable ASCII, no newline or other control character)"
+        )
+    return value
+
+
+def encode_json(value: Any, what: str = "the request body") -> bytes:
+    """`value` as the JSON text that is sent, or `InvalidArgument` for what JSON cannot hold
+    (NaN or infinity, a set, bytes, an arbitrary object, an unpaired surrogate, too deep)."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+        raise InvalidArgument(f"{what} is not JSON: {_reason(exc)}") from exc
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return f"{exc.object[exc.start : exc.end]!r} cannot be encoded as UTF-8 ({exc.reason})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, ValueError) and "Out of range float" in str(exc):
+        return "NaN and infinity are not JSON numbers"
+    return str(exc)
+
+
 def jsonable(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -160,32 +209,79 @@ def query_params(params: Mapping[str, Any]) -> dict[str, str]:
         if isinstance(value, bool):
             out[name] = "true" if value else "false"
         elif isinstance(value, dict):
-            out[name] = json.dumps(jsonable(value))
+            out[name] = encode_json(_body({name: value}, name)[name], name).decode("utf-8")
         elif isinstance(value, list | tuple):
-            out[name] = ",".join(str(float(item)) for item in value)
+            out[name] = ",".join(str(item) for item in coordinate(value, name))
         else:
             out[name] = str(jsonable(value))
     return out
 
 
-def ref_text(ref: Ref) -> str:
+REF_HELP = "a ref is a memory id (a str or uuid.UUID) or a coordinate (a str such as '1,2,3', or a sequence of numbers)"
+
+
+def coordinate(value: Any, what: str = "ref") -> list[float]:
+    """A coordinate given as numbers: a non-empty sequence (or array) of finite real numbers."""
+    if isinstance(value, str | bytes | bytearray | memoryview) or not (
+        isinstance(value, Sequence) or hasattr(value, "__array__")
+    ):
+        raise InvalidArgument(f"{what}: {_shown(value)} ({type(value).__name__}) is not a ref; {REF_HELP}")
+    items = list(value)
+    if not items:
+        raise InvalidArgument(f"{what}: an empty coordinate; {REF_HELP}")
+    floats = []
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, numbers.Real):
+            raise InvalidArgument(f"{what}: {_shown(item)} in {_shown(value)} is not a number; {REF_HELP}")
+        number = float(item)
+        if not math.isfinite(number):
+            raise InvalidArgument(f"{what}: {item!r} in {_shown(value)} is not a finite number")
+        floats.append(number)
+    return floats
+
+
+def check_ref(ref: Any, what: str = "ref") -> uuid.UUID | str | list[float]:
+    """The ref if it names a memory, else `InvalidArgument` (before anything is sent).
+
+    A str ref goes in the URL path of some routes: one that is empty, holds a '/' or is a dot
+    segment ('.' or '..') would reach another route, and is neither an id nor a coordinate.
+    """
     if isinstance(ref, uuid.UUID):
-        return str(ref)
-    if isinstance(ref, str):
         return ref
-    return ",".join(str(float(item)) for item in ref)
-
-
-def ref_path(ref: Ref) -> str:
-    return quote(ref_text(ref), safe=",.-")
-
-
-def _as_uuid(value: Ref) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    if isinstance(value, str):
+    if isinstance(ref, str):
+        if not ref.strip():
+            raise InvalidArgument(f"{what}: an empty ref; {REF_HELP}")
+        if "/" in ref or ref in (".", ".."):
+            raise InvalidArgument(f"{what}: {_shown(ref)} is not a ref (no '/', '.' or '..'); {REF_HELP}")
         try:
-            return uuid.UUID(value)
+            ref.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(f"{what}: {_shown(ref)} is not a ref: {_reason(exc)}") from exc
+        return ref
+    return coordinate(ref, what)
+
+
+def ref_text(ref: Ref, what: str = "ref") -> str:
+    checked = check_ref(ref, what)
+    if isinstance(checked, uuid.UUID):
+        return str(checked)
+    if isinstance(checked, str):
+        return checked
+    return ",".join(str(item) for item in checked)
+
+
+def ref_path(ref: Ref, what: str = "ref") -> str:
+    """The ref as one URL path segment, percent-encoded."""
+    return quote(ref_text(ref, what), safe=",.-")
+
+
+def _as_uuid(value: Ref, what: str = "ref") -> uuid.UUID | None:
+    checked = check_ref(value, what)
+    if isinstance(checked, uuid.UUID):
+        return checked
+    if isinstance(checked, str):
+        try:
+            return uuid.UUID(checked)
         except ValueError:
             return None
     return None
@@ -193,18 +289,24 @@ def _as_uuid(value: Ref) -> uuid.UUID | None:
 
 def end(side: str, value: Ref) -> dict[str, Any]:
     """`from_id`/`from_coord` (or `to_*`, ...) for one end of a link or path."""
-    memory_id = _as_uuid(value)
-    if memory_id is not None or isinstance(value, uuid.UUID):
+    checked = check_ref(value, side)
+    memory_id = _as_uuid(checked, side)
+    if memory_id is not None:
         return {f"{side}_id": str(memory_id)}
-    return {f"{side}_coord": value if isinstance(value, str) else [float(item) for item in value]}
+    return {f"{side}_coord": checked}
 
 
 def _query_end(side: str, value: Ref) -> dict[str, Any]:
-    return {name: (ref_text(item) if name.endswith("_coord") else item) for name, item in end(side, value).items()}
+    return {
+        name: (ref_text(item, side) if name.endswith("_coord") else item) for name, item in end(side, value).items()
+    }
 
 
-def _body(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: jsonable(value) for name, value in values.items()}
+def _body(values: Mapping[str, Any], what: str = "the request body") -> dict[str, Any]:
+    try:
+        return {name: jsonable(value) for name, value in values.items()}
+    except RecursionError as exc:
+        raise InvalidArgument(f"{what} is not JSON: nested too deeply") from exc
 
 
 def _field(name: str, model: Any) -> Callable[[Any], Any]:
@@ -223,6 +325,11 @@ def create_memory(
 
 
 def create_batch(memories: Sequence[Mapping[str, Any]], *, idempotency_key: IdempotencyKey = None) -> Call[BatchResult]:
+    if isinstance(memories, str | bytes | Mapping) or not isinstance(memories, Sequence):
+        raise InvalidArgument(f"memories: {_shown(memories)} is not a list of memories (mappings)")
+    for index, item in enumerate(memories):
+        if not isinstance(item, Mapping):
+            raise InvalidArgument(f"memories[{index}]: {_shown(item)} is not a mapping (payload, metadata, ...)")
     body = {"memories": [_body(item) for item in memories]}
     call = Call("POST", "/memories/batch", BatchResult.model_validate, body=body, idempotent=False)
     return call.with_idempotency_key(idempotency_key)
@@ -248,6 +355,8 @@ def list_memories(**options: Unpack[ListOptions]) -> Call[MemoryPage]:
 
 
 def search(query: str, *, use_get: bool = False, **options: Unpack[SearchOptions]) -> Call[SearchResult]:
+    if not isinstance(query, str):
+        raise InvalidArgument(f"query: {_shown(query)} ({type(query).__name__}) is not a str")
     if use_get:
         params = query_params({"query": query, **options})
         return Call("GET", "/memories/search", SearchResult.model_validate, params=params)
@@ -264,7 +373,11 @@ def history(
 def restore(memory_id: uuid.UUID | str, *, version: int | None = None) -> Call[Restored]:
     body = {} if version is None else {"version": version}
     return Call(
-        "POST", f"/memories/{ref_path(memory_id)}/restore", Restored.model_validate, body=body, idempotent=False
+        "POST",
+        f"/memories/{ref_path(memory_id, 'memory_id')}/restore",
+        Restored.model_validate,
+        body=body,
+        idempotent=False,
     )
 
 
@@ -331,8 +444,8 @@ def neighbors(
     direction: Direction = "out",
     namespace: str | None = None,
 ) -> Call[Neighbors]:
-    memory_id = _as_uuid(start)
-    identity = {"id": str(memory_id)} if memory_id is not None else {"coord": ref_text(start)}
+    memory_id = _as_uuid(start, "start")
+    identity = {"id": str(memory_id)} if memory_id is not None else {"coord": ref_text(start, "start")}
     params = query_params(
         {
             **identity,

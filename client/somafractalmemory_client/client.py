@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 from typing_extensions import Unpack
@@ -34,15 +34,15 @@ class SomaClient(Endpoints[httpx.Client]):
         self._http.close()
 
     def send(self, call: Call[T]) -> T:
-        attempts = Attempts(call, self._headers, self.retry)
+        attempts = Attempts(call, self._headers, self.retry, self._http.build_request)
         for request in attempts:
             time.sleep(attempts.wait_after(self._try(request)))
         return attempts.value
 
-    def _try(self, request: dict[str, Any]) -> httpx.Response | httpx.TransportError:
+    def _try(self, request: httpx.Request) -> httpx.Response | httpx.RequestError:
         try:
-            return self._http.request(**request)
-        except httpx.TransportError as exc:
+            return self._http.send(request)
+        except httpx.RequestError as exc:
             return exc
 
     def iter_memories(self, **options: Unpack[ListOptions]) -> Iterator[Memory]:

@@ -16,7 +16,8 @@ import httpx
 
 from somafractalmemory_client import calls
 from somafractalmemory_client.calls import Call
-from somafractalmemory_client.retry import DEFAULT_URL, Retry, base_headers
+from somafractalmemory_client.errors import InvalidArgument
+from somafractalmemory_client.retry import DEFAULT_URL, Retry, base_headers, check_base_url
 
 if TYPE_CHECKING:
     from somafractalmemory_client.aio import AsyncSomaClient
@@ -73,9 +74,14 @@ class Endpoints(Generic[Http]):
         retry: Retry | None = None,
         http: Http | None = None,
     ) -> None:
+        # Refused here, before anything is opened or sent: a bad setting is an `InvalidArgument`.
+        if retry is not None and not isinstance(retry, Retry):
+            raise InvalidArgument(f"retry: {retry!r} is not a Retry")
         self.retry = retry or Retry()
-        self._http: Http = http or self._open(base_url, timeout)
         self._headers = base_headers(token, tenant)
+        if http is None:
+            check_base_url(base_url)
+        self._http: Http = http or self._open(base_url, timeout)
 
     def _open(self, base_url: str, timeout: float) -> Http:
         raise NotImplementedError

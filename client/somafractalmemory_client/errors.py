@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+BODY_SHOWN = 200  # characters of an unexpected body shown in the message (`.body` has it all)
+
 
 class SomaError(Exception):
     """Base of every error this client raises."""
@@ -11,6 +13,33 @@ class SomaError(Exception):
 
 class TransportError(SomaError):
     """The server could not be reached (after the retries)."""
+
+
+class InvalidArgument(SomaError, ValueError):
+    """An argument or a setting this client refuses before sending anything (never retried).
+
+    A ref that is neither a memory id nor a coordinate, a payload that is not JSON, a token,
+    tenant or idempotency key that cannot be an HTTP header, a query too long for a URL, a
+    malformed base URL or `Retry(attempts=0)`. Also a `ValueError`, for code that catches those.
+    """
+
+
+class UnexpectedAnswer(SomaError):
+    """The server's answer is not what this endpoint answers: a 200 whose body is HTML, `{}` or
+    a list where an object of the contract was due, a body too deeply nested to read, a body
+    that cannot be decoded... Often a proxy or another service at the URL. The request may have
+    been carried out."""
+
+    def __init__(self, method: str, path: str, status: int | None, body: str, reason: str = "") -> None:
+        shown = body if len(body) <= BODY_SHOWN else body[:BODY_SHOWN] + f"... ({len(body)} characters)"
+        status_text = "no status" if status is None else str(status)
+        because = f" ({reason})" if reason else ""
+        super().__init__(f"unexpected answer to {method} {path}: {status_text}{because}, body {shown!r}")
+        self.method = method
+        self.path = path
+        self.status = status
+        self.body = body
+        self.reason = reason
 
 
 class ApiError(SomaError):

@@ -309,3 +309,21 @@ def test_a_503_is_retried_with_backoff_until_postgresql_is_back(start_server: An
         with pytest.raises(errors.ServiceUnavailable):
             soma.get_memory(memory.id)
         private_postgres.start()
+
+
+def test_the_bridge_says_when_the_live_server_refuses_its_token(soma_live: LiveServer, bridge: Any) -> None:
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
+    refused, refused_code, refused_err = bridge.run(
+        bridge.env(SOMA_URL=soma_live.url, SOMA_API_TOKEN="wrong"), send=initialize
+    )
+    welcomed, _, _ = bridge.run(bridge.env(SOMA_URL=soma_live.url, SOMA_API_TOKEN=MASTER_TOKEN), send=initialize)
+
+    assert refused["id"] == 7 and refused["error"]["message"].startswith("401 unauthorized")
+    assert "check the token" in refused["error"]["message"] and refused["error"]["data"] == {"status": 401}
+    assert refused_code == 0 and "Traceback" not in refused_err
+    assert welcomed["id"] == 7 and welcomed["result"]["serverInfo"]["name"] == "somafractalmemory"
