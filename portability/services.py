@@ -46,10 +46,14 @@ from portability.errors import PortabilityErrorCode
 
 FORMAT = "soma-memories"
 # 2 added `version` records and each memory's `version`; 3 each memory's aging (`pinned`,
-# `expires_at`) and access counts (`last_accessed_at`, `access_count`). Older files import as
-# before: what they lack takes the model's default (not pinned, never expires, never read).
-VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
+# `expires_at`) and access counts (`last_accessed_at`, `access_count`); 4 a last `end` record
+# with the number of records before it, so a file cut short (a full disk, a broken pipe, a copy
+# stopped halfway) is refused instead of imported as if it were whole. Older files import as
+# before: what they lack takes the model's default (not pinned, never expires, never read), and
+# they have no end to check.
+VERSION = 4
+READABLE_VERSIONS = (1, 2, 3, 4)
+FIRST_WITH_END = 4
 IMPORT_BATCH = 1000
 
 _MEMORY_FIELDS = EXPORTED_COLUMNS
@@ -70,6 +74,9 @@ class ImportSummary:
     versions_created: int = 0
     versions_skipped: int = 0
     lines: int = 0
+    # With a tenant given: how many records were its, and how many were left out as others'.
+    records_of_tenant: int = 0
+    records_of_other_tenants: int = 0
 
 
 class ImportFormatError(InvalidInput):
@@ -85,8 +92,17 @@ def export_count(*, tenant: str | None = None) -> int:
 
 
 def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iterator[dict[str, Any]]:
-    """Stream every memory, every bare node, then every link (server-side cursors: memory use stays flat)."""
+    """The header, every memory, every bare node, every link, every version, then the end record
+    with how many came between (server-side cursors: memory use stays flat)."""
     yield {"type": "header", "format": FORMAT, "version": VERSION, "tenant": tenant}
+    count = 0
+    for record in _records(tenant=tenant, chunk_size=chunk_size):
+        count += 1
+        yield record
+    yield {"type": "end", "records": count}
+
+
+def _records(*, tenant: str | None, chunk_size: int) -> Iterator[dict[str, Any]]:
     memories = Memory.objects.all() if tenant is None else Memory.objects.for_tenant(tenant)
     for row in memories.order_by("tenant", "created_at", "id").values_list(*_MEMORY_FIELDS).iterator(chunk_size):
         record = dict(zip(_MEMORY_FIELDS, row, strict=True))
@@ -122,27 +138,70 @@ def records_export(*, tenant: str | None = None, chunk_size: int = 2000) -> Iter
         yield {"type": "version", **record}
 
 
+_RECORD_TYPES = {"header", "memory", "node", "link", "version", "end"}
+
+
 def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The records of an export file, checked whole: it starts with its header, and (version 4 on)
+    ends with an end record counting the records before it. A file cut short raises at its end,
+    after the records it holds: an import stores those (re-running it with the whole file is safe)."""
+    header: dict[str, Any] | None = None
+    count, number, ended = 0, 0, False
     for number, line in enumerate(lines, start=1):
+        if number == 1 and isinstance(line, str):
+            line = line.removeprefix("\ufeff")  # a BOM some editors and Windows tools write
         if not line.strip():
             continue
         try:
             record = json.loads(line, parse_constant=reject_json_constant, parse_float=json_float)
         except (ValueError, RecursionError):
             raise ImportFormatError(number, "not a JSON object") from None
-        if not isinstance(record, dict) or record.get("type") not in {"header", "memory", "node", "link", "version"}:
+        if not isinstance(record, dict) or record.get("type") not in _RECORD_TYPES:
             raise ImportFormatError(number, "expected an object whose type is header, memory, node, link or version")
-        if record["type"] == "header" and (
-            record.get("format") != FORMAT or record.get("version") not in READABLE_VERSIONS
-        ):
-            raise ImportFormatError(number, f"not a {FORMAT} export of version 1, 2 or 3")
+        if header is None:
+            if record["type"] != "header":
+                raise ImportFormatError(number, f"not a {FORMAT} export: its first line is the header")
+            if record.get("format") != FORMAT or record.get("version") not in READABLE_VERSIONS:
+                raise ImportFormatError(number, f"not a {FORMAT} export of version 1 to {VERSION}")
+            header = record
+            continue
+        if ended:
+            raise ImportFormatError(number, "a record after the end record")
+        if record["type"] == "header":
+            raise ImportFormatError(number, "a second header")
+        if record["type"] == "end":
+            if record.get("records") != count:
+                raise ImportFormatError(
+                    number, f"the end record counts {record.get('records')!r} records, the file holds {count}"
+                )
+            ended = True
+            continue
+        count += 1
         yield number, record
+    if header is None:
+        raise ImportFormatError(max(number, 1), f"not a {FORMAT} export: the file is empty")
+    if header["version"] >= FIRST_WITH_END and not ended:
+        raise ImportFormatError(
+            number, f"the file ends after {count} records without its end record: the export was cut short"
+        )
 
 
 def records_import(
     *, records: Iterable[tuple[int, dict[str, Any]]], tenant: str | None = None, dry_run: bool = False
 ) -> ImportSummary:
-    """Store memory and link records, in batches of IMPORT_BATCH, each batch in one transaction."""
+    """Store memory and link records, in batches of IMPORT_BATCH, each batch in one transaction.
+
+    A dry run is the same import in one transaction rolled back at its end: its counts are the
+    real run's (links without both ends, versions and links already present included)."""
+    if not dry_run:
+        return _records_store(records=records, tenant=tenant)
+    with transaction.atomic():
+        summary = _records_store(records=records, tenant=tenant)
+        transaction.set_rollback(True)
+    return summary
+
+
+def _records_store(*, records: Iterable[tuple[int, dict[str, Any]]], tenant: str | None) -> ImportSummary:
     summary = ImportSummary()
     memories: list[tuple[Any, ...]] = []
     links: list[tuple[Any, ...]] = []
@@ -150,32 +209,37 @@ def records_import(
     links_started = False
     for number, record in records:
         summary.lines += 1
-        if record["type"] == "header" or (tenant is not None and record.get("tenant") != tenant):
+        if record["type"] == "header":
             continue
+        if tenant is not None:
+            if record.get("tenant") != tenant:
+                summary.records_of_other_tenants += 1
+                continue
+            summary.records_of_tenant += 1
         if record["type"] in ("memory", "node"):
             memories.append(_memory_row(number, record) if record["type"] == "memory" else _node_row(number, record))
             if len(memories) >= IMPORT_BATCH:
-                _flush_memories(memories, summary, dry_run=dry_run)
+                _flush_memories(memories, summary)
         elif record["type"] == "version":
             versions.append(_version_row(number, record))
             if len(versions) >= IMPORT_BATCH:
-                _flush_versions(versions, summary, dry_run=dry_run)
+                _flush_versions(versions, summary)
         else:
             if memories:  # links need their ends: memories before them in the file are stored first
-                _flush_memories(memories, summary, dry_run=dry_run)
+                _flush_memories(memories, summary)
             if not links_started:
                 links_started = True
-                if (summary.memories_created or summary.nodes_created) and not dry_run:
+                if summary.memories_created or summary.nodes_created:
                     # Without fresh statistics on a just-filled table the planner joins each link
                     # batch by sequential scans (1.5 s per 1,000 links at 100k memories, not 30 ms).
                     with connection.cursor() as cursor:
                         cursor.execute("ANALYZE memories_memory")
             links.append(_link_row(number, record))
             if len(links) >= IMPORT_BATCH:
-                _flush_links(links, summary, dry_run=dry_run)
-    _flush_memories(memories, summary, dry_run=dry_run)
-    _flush_links(links, summary, dry_run=dry_run)
-    _flush_versions(versions, summary, dry_run=dry_run)
+                _flush_links(links, summary)
+    _flush_memories(memories, summary)
+    _flush_links(links, summary)
+    _flush_versions(versions, summary)
     return summary
 
 
@@ -326,7 +390,7 @@ RETURNING id
 _LINK_ROW = "(%s, %s::uuid, %s::uuid, %s, %s::double precision, %s::jsonb, %s::timestamptz)"
 
 
-def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
+def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary) -> None:
     if not rows:
         return
     # Rows present by id are dropped before the INSERT: re-importing a large file then costs one
@@ -335,11 +399,7 @@ def _flush_memories(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_
     for bare in (False, True):
         group = [row for row in rows if row[_BARE] is bare]
         fresh = [row for row in group if row[0] not in existing]
-        created = 0
-        if dry_run:
-            created = len(fresh)
-        elif fresh:
-            created = _insert(_MEMORY_SQL, _MEMORY_ROW, fresh)
+        created = _insert(_MEMORY_SQL, _MEMORY_ROW, fresh) if fresh else 0
         if bare:
             summary.nodes_created += created
             summary.nodes_skipped += len(group) - created
@@ -356,21 +416,19 @@ def _insert(sql: str, row_sql: str, rows: list[tuple[Any, ...]]) -> int:
         return len(cursor.fetchall())
 
 
-def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
-    _flush_inserts(_LINK_SQL, _LINK_ROW, rows, summary, kind="links", dry_run=dry_run)
+def _flush_links(rows: list[tuple[Any, ...]], summary: ImportSummary) -> None:
+    _flush_inserts(_LINK_SQL, _LINK_ROW, rows, summary, kind="links")
 
 
-def _flush_versions(rows: list[tuple[Any, ...]], summary: ImportSummary, *, dry_run: bool) -> None:
-    _flush_inserts(_VERSION_SQL, _VERSION_ROW, rows, summary, kind="versions", dry_run=dry_run)
+def _flush_versions(rows: list[tuple[Any, ...]], summary: ImportSummary) -> None:
+    _flush_inserts(_VERSION_SQL, _VERSION_ROW, rows, summary, kind="versions")
 
 
-def _flush_inserts(
-    sql: str, row_sql: str, rows: list[tuple[Any, ...]], summary: ImportSummary, *, kind: str, dry_run: bool
-) -> None:
-    """Insert `rows` (unless dry_run), count `<kind>_created` and `<kind>_skipped`, empty `rows`."""
+def _flush_inserts(sql: str, row_sql: str, rows: list[tuple[Any, ...]], summary: ImportSummary, *, kind: str) -> None:
+    """Insert `rows`, count `<kind>_created` and `<kind>_skipped`, empty `rows`."""
     if not rows:
         return
-    created = len(rows) if dry_run else _insert(sql, row_sql, rows)
+    created = _insert(sql, row_sql, rows)
     setattr(summary, f"{kind}_created", getattr(summary, f"{kind}_created") + created)
     setattr(summary, f"{kind}_skipped", getattr(summary, f"{kind}_skipped") + len(rows) - created)
     rows.clear()

@@ -100,7 +100,8 @@ def test_round_trip_recreates_the_store_exactly(store: dict[str, list[Any]], tmp
     assert [record["type"] for record in lines].count("memory") == 80
     assert [record["type"] for record in lines].count("link") == 40
     assert [record["type"] for record in lines].count("version") == 84
-    assert lines[0]["type"] == "header" and lines[-1]["type"] == "version"
+    assert lines[0]["type"] == "header" and lines[-2]["type"] == "version"
+    assert lines[-1] == {"type": "end", "records": len(lines) - 2}
 
     # When the database is emptied and the file imported
     Memory.objects.all().delete()
@@ -119,7 +120,7 @@ def test_aging_and_access_counts_round_trip(store: dict[str, list[Any]], tmp_pat
     # Given memories pinned, expiring and read (format 3 carries all four fields)
     path = _export(tmp_path, "--tenant", "acme")
     records = [json.loads(line) for line in path.read_text().splitlines()]
-    assert records[0]["version"] == 3
+    assert records[0]["version"] == 4
     exported = {record["id"]: record for record in records if record["type"] == "memory"}
     aged = Memory.objects.filter(tenant="acme").values_list(
         "id", "pinned", "expires_at", "last_accessed_at", "access_count"
@@ -190,7 +191,7 @@ def test_a_memory_present_by_coordinate_is_kept(store: dict[str, list[Any]], tmp
 
 def test_tenant_filter_exports_and_imports_one_tenant(store: dict[str, list[Any]], tmp_path: Path) -> None:
     path = _export(tmp_path, "--tenant", "globex")
-    records = [json.loads(line) for line in path.read_text().splitlines()[1:]]
+    records = [json.loads(line) for line in path.read_text().splitlines()[1:-1]]
     assert {record["tenant"] for record in records} == {"globex"} and len(records) == 101
 
     everything = _export(tmp_path)
@@ -246,7 +247,7 @@ _MEMORY_LINE = (
         ),
         (
             '{"type": "header", "format": "other", "version": 1}',
-            "line 2: not a soma-memories export of version 1, 2 or 3",
+            "line 2: a second header",
         ),
         # The API's input rules (memories.values, memories.validation, graph.validation) hold for imports too
         (
@@ -319,7 +320,7 @@ def test_coordinate_nodes_and_their_links_round_trip(tmp_path: Path) -> None:
     before = _snapshot()
     path = _export(tmp_path)
     types = [json.loads(line)["type"] for line in path.read_text().splitlines()]
-    assert types == ["header", "memory", "node", "node", "link", "link", "link", "version"]
+    assert types == ["header", "memory", "node", "node", "link", "link", "link", "version", "end"]
 
     # When the database is emptied and the file imported
     Memory.with_nodes.all().delete()
@@ -335,3 +336,114 @@ def test_coordinate_nodes_and_their_links_round_trip(tmp_path: Path) -> None:
     assert Memory.objects.count() == 1
     # And importing it again changes nothing
     assert "0 coordinate nodes (2 already present) and 0 links (3 present" in _import(path)
+
+
+# --- what an operator gets wrong: every mistake is one line and a non-zero exit, never a traceback ---
+
+
+def test_a_file_cut_short_is_refused(
+    store: dict[str, list[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _export(tmp_path).read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:50]) + "\n")  # as a full disk or a stopped copy leaves it: whole lines
+
+    Memory.objects.all().delete()
+    with pytest.raises(CommandError, match="the export was cut short; nothing was stored"):
+        _import(cut, "--dry-run")
+    assert Memory.objects.count() == 0
+    with pytest.raises(CommandError, match="the export was cut short; nothing was stored"):
+        _import(cut)  # its last line is no end record: refused before anything is read into the store
+    assert Memory.objects.count() == 0
+    monkeypatch.setattr(sys, "stdin", cut.open(encoding="utf-8"))  # standard input: found out at its end
+    with pytest.raises(CommandError, match="without its end record: the export was cut short"):
+        call_command("import_memories", "--no-progress", stderr=io.StringIO())
+
+    _import(tmp_path / "export.jsonl")
+    assert Memory.objects.count() == 80
+
+
+@pytest.mark.parametrize(
+    ("content", "detail"),
+    [
+        ("", "the file is empty"),
+        ('{"type": "memory"}\n', "its first line is the header"),
+        ('{"type": "header", "format": "soma-memories", "version": 4}\n{"type": "end", "records": 3}\n', "counts 3"),
+        (
+            '{"type": "header", "format": "soma-memories", "version": 4}\n{"type": "end", "records": 0}\n'
+            '{"type": "end", "records": 0}\n',
+            "after the end record",
+        ),
+    ],
+)
+def test_a_file_that_is_no_whole_export_is_refused(tmp_path: Path, content: str, detail: str) -> None:
+    path = tmp_path / "odd.jsonl"
+    path.write_text(content)
+
+    with pytest.raises(CommandError, match=detail):
+        _import(path)
+
+
+def test_a_bom_is_read_past_and_a_binary_file_is_refused_in_one_line(
+    store: dict[str, list[Any]], tmp_path: Path
+) -> None:
+    exported = _export(tmp_path, "--tenant", "globex").read_text()
+    with_bom = tmp_path / "bom.jsonl"
+    with_bom.write_text("\ufeff" + exported.replace("\n", "\r\n"), newline="")
+    Memory.objects.filter(tenant="globex").delete()
+    assert "Would import 40 memories (0 already present)" in _import(with_bom, "--dry-run")
+
+    gzipped = tmp_path / "export.jsonl.gz"
+    gzipped.write_bytes(b"\x1f\x8b\x08\x00" + bytes(range(128, 256)))
+    with pytest.raises(CommandError, match=r"line 1 is not UTF-8 text.*gunzip it first"):
+        _import(gzipped)
+
+
+def test_a_dry_run_counts_what_the_real_run_would_do(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    path = _export(tmp_path)
+    # Everything is present: the dry run finds that out by doing the import and rolling it back
+    message = _import(path, "--dry-run")
+    assert "Would import 0 memories (80 already present) and 0 links (40 present or without both ends)" in message
+    assert "0 versions of their history (84 already present)" in message
+    assert "reindex" not in message
+
+
+def test_file_and_argument_mistakes_are_one_line_errors(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    def fails(command: str, *args: str) -> str:
+        with pytest.raises(CommandError) as refused:
+            call_command(command, "--no-progress", *args, stderr=io.StringIO(), stdout=io.StringIO())
+        return str(refused.value)
+
+    assert "cannot read" in fails("import_memories", "-i", str(tmp_path / "missing.jsonl"))
+    assert "cannot read" in fails("import_memories", "-i", str(tmp_path))
+    assert "cannot write in" in fails("export_memories", "-o", str(tmp_path / "no" / "such" / "dir.jsonl"))
+    assert "is not a file name" in fails("export_memories", "-o", str(tmp_path))
+    for size in ("0", "-1", "99999999999999999999"):
+        assert "--chunk-size must be from 1 to" in fails(
+            "export_memories", "-o", str(tmp_path / "x.jsonl"), "--chunk-size", size
+        )
+    assert list(tmp_path.iterdir()) == []  # no partial file, no temporary left behind
+
+
+def test_a_failed_export_leaves_no_file_that_looks_like_a_backup(
+    store: dict[str, list[Any]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from portability.management.commands import export_memories
+
+    def failing(**kwargs: Any) -> Any:
+        yield {"type": "header", "format": "soma-memories", "version": 4, "tenant": None}
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export_memories, "records_export", failing)
+    target = tmp_path / "backup.jsonl"
+    with pytest.raises(CommandError, match="No space left on device; nothing was written"):
+        call_command("export_memories", "-o", str(target), "--no-progress", stderr=io.StringIO())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_importing_a_tenant_the_file_does_not_hold_says_so(store: dict[str, list[Any]], tmp_path: Path) -> None:
+    path = _export(tmp_path, "--tenant", "globex")
+
+    message = _import(path, "--tenant", "acme")
+
+    assert "The file holds no record of tenant 'acme' (101 of other tenants were left out)." in message
