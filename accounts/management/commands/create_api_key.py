@@ -6,9 +6,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.services import api_key_create
 from core.errors import ServiceError
+from core.management import DatabaseErrorsExplained
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Create an API key bound to one tenant and print it once (only its hash is stored)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -5,13 +5,14 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from accounts.selectors import api_key_list
+from core.management import DatabaseErrorsExplained
 
 
 def _when(value: Any) -> str:
     return value.isoformat(timespec="seconds") if value else "-"
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "List API keys (never their secrets)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -7,9 +7,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.selectors import api_key_get
 from accounts.services import api_key_revoke
 from core.errors import ServiceError
+from core.management import DatabaseErrorsExplained
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Revoke API keys by key id (the part after sfm_); requests with them get 401 at once."
 
     def add_arguments(self, parser: CommandParser) -> None:

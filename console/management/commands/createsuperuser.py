@@ -18,10 +18,12 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import CommandError
 
+from core.management import DatabaseErrorsExplained
+
 _BYPASS_PROMPT = "Bypass password validation"
 
 
-class Command(django_createsuperuser.Command):
+class Command(DatabaseErrorsExplained, django_createsuperuser.Command):
     help = django_createsuperuser.Command.help + " The password must pass AUTH_PASSWORD_VALIDATORS."
 
     def handle(self, *args: Any, **options: Any) -> None:

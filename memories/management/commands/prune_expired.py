@@ -6,11 +6,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 
+from core.management import DatabaseErrorsExplained
 from memories.aging import DELETE_CHUNK, memories_expired_purge
 from memories.management.batches import add_batch_size, batch_size, progress_bar
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Delete the memories whose expires_at has passed (they are already hidden from every read)."
 
     def add_arguments(self, parser: CommandParser) -> None:

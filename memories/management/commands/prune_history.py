@@ -6,11 +6,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.management import DatabaseErrorsExplained
 from memories.history_services import PRUNE_BATCH, history_prune
 from memories.management.batches import add_batch_size, batch_size, progress_bar
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = (
         "Drop memory versions and deleted memories older than SOMA_HISTORY_RETENTION_DAYS "
         "(a live memory keeps its current version), and idempotency keys older than 24 hours."

@@ -11,12 +11,13 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.management import DatabaseErrorsExplained
 from portability.services import export_count, records_export
 
 MAX_CHUNK = 100_000
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = (
         "Write every memory, bare coordinate node, link and version of the history as JSON Lines, between a header "
         "and an end record that counts them (a backup, or a move to another server)."

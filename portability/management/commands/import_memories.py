@@ -11,10 +11,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from core.errors import InvalidInput
+from core.management import DatabaseErrorsExplained
 from portability.services import FIRST_WITH_END, records_import, records_parse
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = (
         "Read an export_memories file (JSON Lines). Idempotent: memories present by id or coordinate and "
         "links present are kept as they are. A file cut short is refused at its end. Imported memories await "

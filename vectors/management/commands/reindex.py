@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.management import DatabaseErrorsExplained
 from memories.management.batches import add_batch_size, batch_size, progress_bar
 from vectors.management.commands._common import open_store, store_error
 from vectors.services.indexing import DEFAULT_BATCH_SIZE
@@ -18,7 +19,7 @@ from vectors.services.maintenance import (
 from vectors.stores.base import VectorStoreError
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Embed memories again and upsert their vectors (PostgreSQL is the truth)."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.management import DatabaseErrorsExplained
 from vectors.management.commands._common import open_store, store_error
 from vectors.services.drift import vectors_drift
 from vectors.services.indexing import DEFAULT_BATCH_SIZE
@@ -13,7 +14,7 @@ from vectors.stores.base import VectorStoreError
 SAMPLE_IDS = 5
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Compare PostgreSQL with the vector store: memories without an indexed point, points without a memory."
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -13,13 +13,14 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from core.management import DatabaseErrorsExplained
 from vectors.backend import embedding_model_name, reset_vector_store
 from vectors.management.commands._common import store_error
 from vectors.stores.base import VectorStoreError
 from vectors.stores.edge import EdgeStore
 
 
-class Command(BaseCommand):
+class Command(DatabaseErrorsExplained, BaseCommand):
     help = "Build the embedded vector engine's index offline (stop the server first)."
 
     def add_arguments(self, parser: CommandParser) -> None:
