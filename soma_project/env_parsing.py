@@ -12,6 +12,18 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+
+class NamingEnv(environ.Env):
+    """django-environ's Env, whose casts name the variable when its value does not parse:
+    `SOMA_HISTORY_RETENTION_DAYS=abc` said only "invalid literal for int() with base 10"."""
+
+    def get_value(self, var: str, *args: object, **kwargs: object) -> object:
+        try:
+            return super().get_value(var, *args, **kwargs)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"{var}={self.ENVIRON.get(var, '')!r} cannot be read: {exc}") from None
+
+
 _RATE = re.compile(r"[1-9]\d*/\d*(s|sec|m|min|h|hour|d|day)")
 _LOCKOUT_PARTS = {"username", "ip_address"}
 

@@ -11,6 +11,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from soma_project.env_parsing import (
+    NamingEnv,
     development_secret,
     lockout_parameters,
     read_secret,
@@ -20,7 +21,7 @@ from soma_project.env_parsing import (
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = NamingEnv()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 

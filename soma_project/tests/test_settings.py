@@ -218,6 +218,17 @@ def test_a_malformed_client_address_or_lockout_setting_stops_the_start(tmp_path,
     assert f"ImproperlyConfigured: {message}" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("SOMA_HISTORY_RETENTION_DAYS", "abc"), ("SOMA_DB_POOL_MAX", "ten"), ("SOMA_DB_POOL_TIMEOUT", "soon")],
+)
+def test_a_number_that_does_not_parse_names_its_variable(tmp_path, variable, value):
+    done = run_python(SETUP, {**PRODUCTION, variable: value}, tmp_path)
+
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {variable}={value!r} cannot be read" in done.stderr
+
+
 def test_login_lockout_settings_from_the_environment(tmp_path):
     code = SETUP + (
         "print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME.total_seconds(),"
