@@ -52,6 +52,17 @@ def test_revoke_api_key_revokes_by_key_id():
     assert api_key_authenticate(token=issued.token) is None
 
 
+def test_revoke_api_key_takes_the_whole_token_pasted_and_says_when_it_was_revoked_already():
+    issued = api_key_create(tenant="acme")
+
+    out, _ = run("revoke_api_key", issued.token)
+    again, _ = run("revoke_api_key", issued.api_key.key_id)
+
+    assert f"revoked {issued.api_key.key_id}" in out
+    assert f"already revoked {issued.api_key.key_id}" in again
+    assert api_key_authenticate(token=issued.token) is None
+
+
 def test_revoke_api_key_fails_on_an_unknown_id_but_revokes_the_others():
     issued = api_key_create(tenant="acme")
 
