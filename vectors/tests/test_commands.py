@@ -160,7 +160,9 @@ def test_a_locked_embedded_store_gives_a_clear_error(tmp_path: Path, vector_stor
         with override_settings(SOMA_VECTOR_STORE="edge", SOMA_DATA_DIR=tmp_path / "data"):
             # When reindex and vectors_check try to open it, they say what to do
             for command in ("reindex", "vectors_check"):
-                with pytest.raises(CommandError, match=r"locked by a running server.*Stop the server.*QDRANT_URL"):
+                with pytest.raises(
+                    CommandError, match=r"locked by a running server or another command.*Stop the server.*QDRANT_URL"
+                ):
                     run(command)
     finally:
         holder.close()

@@ -23,7 +23,8 @@ def store_error(exc: VectorStoreError) -> CommandError:
     if settings.SOMA_VECTOR_STORE == "edge" and ("WouldBlock" in message or "locked" in message):
         folder = settings.SOMA_DATA_DIR / "qdrant"
         return CommandError(
-            f"The embedded vector store in {folder} is locked by a running server (one process owns it). "
-            "Stop the server and run this again, or point QDRANT_URL at a Qdrant server."
+            f"The embedded vector store in {folder} is locked by a running server or another command (one "
+            "process owns it). Stop the server, or wait for the other command, and run this again, or point "
+            "QDRANT_URL at a Qdrant server."
         )
     return CommandError(f"The vector store is unavailable: {message}")
