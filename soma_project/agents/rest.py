@@ -15,7 +15,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote_to_bytes, urlencode
 
 from django.core.handlers.wsgi import WSGIHandler
 
@@ -78,9 +78,10 @@ def rest_call(
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
         "SCRIPT_NAME": "",
-        # As a WSGI server gives it (PEP 3333): the decoded path's UTF-8 bytes, one character per
-        # byte. A plain "/memories/١" cannot be encoded by Django's WSGI handler at all.
-        "PATH_INFO": path.encode("utf-8", "surrogatepass").decode("latin-1"),
+        # `path` is percent-encoded, as sent over HTTP. As a WSGI server gives it (PEP 3333):
+        # the request target as sent, and the decoded path's bytes, one character per byte.
+        "REQUEST_URI": path,
+        "PATH_INFO": unquote_to_bytes(path).decode("latin-1"),
         "QUERY_STRING": query_string(query or {}),
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "9595",

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -24,7 +25,6 @@ from core.errors import ErrorCode, error_body
 from graph.schemas import LinkIn, LinkSavedOut, NeighborsOut, NeighborsQuery, PathOut, PathQuery
 from memories import schemas as memory_schemas
 from memories.api import HistoryQuery, ListQuery, RefQuery
-from memories.errors import MemoryErrorCode
 from soma_project.agents.rest import rest_call
 from vectors.schemas import FILTERS_HELP, SearchIn, SearchOut
 
@@ -94,7 +94,10 @@ class Operation:
         path = self.path
         if self.has_ref:
             ref = arguments.pop("ref", None)
-            path = path.replace("{ref}", str(ref) if ref is not None else "")
+            # Percent-encoded, as a client sends it: one path segment, so the HTTP layer's rules
+            # for paths (an encoded "/" is no reference) hold for tools as for REST.
+            segment = quote(str(ref), safe="", errors="surrogatepass") if ref is not None else ""
+            path = path.replace("{ref}", segment)
         if self.body is None:
             return path, arguments, None
         query = {name: arguments.pop(name) for name in self.query_fields if name in arguments}
@@ -294,11 +297,6 @@ def error_result(status: int, body: Any) -> CallToolResult:
 
 def _handler(operation: Operation, schema: dict[str, Any]) -> Callable[..., CallToolResult]:
     def run(arguments: dict[str, Any], ctx: Context) -> CallToolResult:
-        ref = arguments.get("ref")
-        if operation.has_ref and isinstance(ref, str) and "/" in ref:
-            # The ref is one segment of the REST path: "<id>/history" would reach another route.
-            detail = f"{ref[:100]!r} is not a memory id (UUID) or a coordinate."
-            return error_result(400, error_body(detail, MemoryErrorCode.INVALID_REFERENCE))
         path, query, body = operation.split(_decode_json_strings(arguments, schema))
         headers = {name.lower(): value for name, value in (ctx.headers or {}).items()}
         answer = rest_call(method=operation.method, path=path, headers=headers, query=query, body=body)
