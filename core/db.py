@@ -14,6 +14,20 @@ from django.db.backends.utils import CursorWrapper
 from django_prometheus.db.common import ExportingCursorWrapper
 
 
+def connection_params() -> dict[str, Any]:
+    """psycopg.connect keyword arguments for the database Django's connection uses: a connection
+    of one's own, outside Django's pool (a second session in a lock test, a direct attempt that
+    says why the pool could not connect)."""
+    settings = connection.settings_dict
+    return {
+        "dbname": settings["NAME"],
+        "user": settings["USER"] or None,
+        "password": settings["PASSWORD"] or None,
+        "host": settings["HOST"] or None,
+        "port": settings["PORT"] or None,
+    }
+
+
 def table_row_estimate(table: str) -> int | None:
     """PostgreSQL's planner estimate of a table's row count; None before its first ANALYZE.
 

@@ -6,7 +6,9 @@ from typing import Any
 
 import psycopg
 from django.core.management.base import CommandError
-from django.db import DEFAULT_DB_ALIAS, OperationalError, ProgrammingError, connections
+from django.db import OperationalError, ProgrammingError
+
+from core.db import connection_params
 
 
 class DatabaseErrorsExplained:
@@ -28,16 +30,8 @@ class DatabaseErrorsExplained:
 
 def _cause(exc: Exception) -> str:
     """What connecting directly says (refused, no such database, authentication), in one line."""
-    settings = connections[DEFAULT_DB_ALIAS].settings_dict
     try:
-        with psycopg.connect(
-            dbname=settings["NAME"],
-            user=settings["USER"] or None,
-            password=settings["PASSWORD"] or None,
-            host=settings["HOST"] or None,
-            port=settings["PORT"] or None,
-            connect_timeout=3,
-        ):
+        with psycopg.connect(**connection_params(), connect_timeout=3):
             pass
     except psycopg.Error as direct:
         return " ".join(str(direct).split())[:300]

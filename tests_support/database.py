@@ -10,24 +10,13 @@ from typing import Any, Literal
 import psycopg
 from django.db import connection
 
+from core.db import connection_params
 from tests_support.waiting import wait_until
-
-
-def raw_params() -> dict[str, Any]:
-    """psycopg.connect keyword arguments for the database Django's connection uses."""
-    settings = connection.settings_dict
-    return {
-        "dbname": settings["NAME"],
-        "user": settings["USER"],
-        "password": settings["PASSWORD"] or None,
-        "host": settings["HOST"] or None,
-        "port": settings["PORT"] or None,
-    }
 
 
 def blocks_someone(pid: int) -> bool:
     """Whether some backend waits for a lock that backend `pid` holds."""
-    with psycopg.connect(**raw_params(), autocommit=True) as probe:
+    with psycopg.connect(**connection_params(), autocommit=True) as probe:
         row = probe.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid]
         ).fetchone()
@@ -58,7 +47,7 @@ def locked_in_turn(
         finally:
             connection.close()
 
-    with psycopg.connect(**raw_params(), autocommit=False) as other:
+    with psycopg.connect(**connection_params(), autocommit=False) as other:
         cursor = other.cursor()
         cursor.execute("SET lock_timeout = '5s'")
         cursor.execute("SELECT pg_backend_pid()")

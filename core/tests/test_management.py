@@ -10,7 +10,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+
+from core.db import connection_params
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,19 +31,12 @@ def _run(command: list[str], database_url: str, tmp_path: Path) -> subprocess.Co
 
 
 def _url(dbname: str) -> str:
-    settings = connection.settings_dict
-    return f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{dbname}"
+    params = connection_params()
+    return f"postgres://{params['user']}@{params['host'] or '127.0.0.1'}:{params['port'] or 5432}/{dbname}"
 
 
 def _admin() -> psycopg.Connection:
-    settings = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"] or None,
-        port=settings["PORT"] or None,
-        autocommit=True,
-    )
+    return psycopg.connect(**connection_params(), autocommit=True)
 
 
 @pytest.mark.parametrize("command", [["list_api_keys"], ["prune_history", "--dry-run"], ["export_memories", "-o", "-"]])

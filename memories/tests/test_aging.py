@@ -15,11 +15,12 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
+from core.db import connection_params
 from memories.access import access_buffer, memory_access_flush
 from memories.aging import memories_expired_purge, memories_forget
 from memories.models import Memory
 from memories.selectors import ForgetPolicy
-from tests_support.database import locked_in_turn, raw_params
+from tests_support.database import locked_in_turn
 from tests_support.factories import MemoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -499,7 +500,7 @@ def test_a_flush_skips_a_row_another_transaction_holds_and_writes_it_next_time(a
     for _ in range(2):
         api.get(f"/memories/{held['id']}")
     api.get(f"/memories/{free['id']}")
-    other = psycopg.connect(**raw_params(), autocommit=False)
+    other = psycopg.connect(**connection_params(), autocommit=False)
     try:
         # A write in progress elsewhere holds the row, as a batch replacing it would.
         other.execute("SELECT id FROM memories_memory WHERE id = %s FOR UPDATE", [held["id"]])
