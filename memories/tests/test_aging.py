@@ -20,6 +20,7 @@ from memories.access import access_buffer, memory_access_flush
 from memories.aging import memories_expired_purge, memories_forget
 from memories.models import Memory
 from memories.selectors import ForgetPolicy
+from tests_support.concurrency import at_once
 from tests_support.database import locked_in_turn
 from tests_support.factories import MemoryFactory
 
@@ -322,23 +323,11 @@ def test_a_purge_locks_in_the_memories_lock_order_so_a_batch_replacing_the_same_
 def test_two_forget_runs_at_once_each_answer_what_they_deleted():
     """The loser of a race used to answer count 0 with the winner's ids listed."""
     memories = MemoryFactory.create_batch(20, namespace="race")
-    start = threading.Barrier(2)
-    answers = []
 
-    def run():
-        start.wait(timeout=10)
-        try:
-            answers.append(
-                memories_forget(tenant="default", namespace="race", policy=ForgetPolicy(keep_top_n=0), dry_run=False)
-            )
-        finally:
-            connection.close()
-
-    runs = [threading.Thread(target=run) for _ in range(2)]
-    for thread in runs:
-        thread.start()
-    for thread in runs:
-        thread.join(timeout=30)
+    answers = at_once(
+        lambda: memories_forget(tenant="default", namespace="race", policy=ForgetPolicy(keep_top_n=0), dry_run=False),
+        times=2,
+    )
 
     assert len(answers) == 2
     assert sum(answer.count for answer in answers) == 20

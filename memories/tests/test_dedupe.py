@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.utils import timezone
 from conftest import ApiClient
 from memories.dedupe import DedupeQuery, _exact, same_text_queryset
 from memories.models import Memory, MemoryVersion
+from tests_support.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -138,27 +138,11 @@ def test_the_exact_lookup_uses_the_text_hash_index():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_exact_writes_of_one_text_store_it_once():
-    answers: list[Any] = []
-    lock = threading.Lock()
-    start = threading.Barrier(10, timeout=10)
+    def send() -> Any:
+        return ApiClient().post("/memories", {"payload": {"content": "said ten times"}, "dedupe": "exact"}).json()
 
-    def send() -> None:
-        try:
-            client = ApiClient()
-            start.wait()
-            response = client.post("/memories", {"payload": {"content": "said ten times"}, "dedupe": "exact"})
-            with lock:
-                answers.append(response.json())
-        finally:
-            connection.close()
+    answers = at_once(send, times=10)
 
-    threads = [threading.Thread(target=send) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert not any(thread.is_alive() for thread in threads)
     assert Memory.objects.count() == 1
     memory_id = str(Memory.objects.get().pk)
     assert sorted(answer["created"] for answer in answers) == [False] * 9 + [True]

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from conftest import ApiClient
 from memories.models import IdempotencyKey, Memory, MemoryVersion
+from tests_support.concurrency import at_once
 
 pytestmark = pytest.mark.django_db
 
@@ -111,27 +110,12 @@ def test_a_key_is_free_again_after_24_hours(api):
 
 @pytest.mark.django_db(transaction=True)
 def test_twenty_concurrent_retries_create_one_memory():
-    answers: list[tuple[int, Any]] = []
-    lock = threading.Lock()
-    start = threading.Barrier(20, timeout=10)
+    def send() -> tuple[int, Any]:
+        response = post(ApiClient(), "/memories", {"payload": {"content": "exactly once"}}, "race-1")
+        return response.status_code, response.json()
 
-    def send() -> None:
-        try:
-            client = ApiClient()
-            start.wait()
-            response = post(client, "/memories", {"payload": {"content": "exactly once"}}, "race-1")
-            with lock:
-                answers.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+    answers = at_once(send, times=20)
 
-    threads = [threading.Thread(target=send) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert not any(thread.is_alive() for thread in threads)
     assert len(answers) == 20
     assert Memory.objects.count() == 1
     assert MemoryVersion.objects.count() == 1
