@@ -103,10 +103,9 @@ def _real_instant(value: datetime) -> datetime:
     PostgreSQL stores it, but no Python datetime can hold it when it is read back: every read of
     that memory then failed. The same rule as everywhere else (memories.values.moment_parse):
     the instant lies in years 1..9999 once moved to UTC."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=get_default_timezone())
     try:
-        value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=get_default_timezone()).astimezone(
-            UTC
-        )
+        aware.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError("the date-time must lie in the years 1 to 9999 once moved to UTC") from exc
     return value

@@ -29,17 +29,17 @@ class BodySizeLimitMiddleware:
             return _error(400, "Content-Length is not a number.", ErrorCode.BAD_REQUEST)
         if declared > limit:
             return _too_large(limit)
+        api = not request.path.startswith("/admin/")  # the console answers its own pages
         # The body's strings may hold no NUL (core.jsonrules): neither may the query string's,
         # so `?query=a%00b` is refused alike instead of reaching PostgreSQL, which cannot store,
         # compare or search such text. Percent-escaped or not, it is the same character here.
-        api = not request.path.startswith("/admin/")  # the console answers its own pages (a message)
         if api and any("\x00" in key + "".join(values) for key, values in request.GET.lists()):
             return _error(400, "Query parameters may not contain NUL characters.", ErrorCode.BAD_REQUEST)
         if "%2f" in _raw_path(request).lower():
             # The server decodes %2F before routing, so "/memories/<id>%2Fhistory" reached the
             # history route: a reference is one path segment, never a path.
             return _error(400, "An encoded '/' (%2F) in a path is no reference.", MemoryErrorCode.INVALID_REFERENCE)
-        if request.method in {"POST", "PUT", "PATCH", "DELETE"} and not request.path.startswith("/admin/"):
+        if api and request.method in {"POST", "PUT", "PATCH", "DELETE"}:
             try:
                 request.body  # noqa: B018 - reading enforces DATA_UPLOAD_MAX_MEMORY_SIZE
             except RequestDataTooBig:

@@ -61,6 +61,11 @@ def refused(response: httpx.Response, status: int, code: str) -> None:
     assert set(body) == {"detail", "code"} and body["code"] == code, body
 
 
+def first_item_refused(response: httpx.Response) -> None:
+    """A batch of one bad item: a 422 naming item 0."""
+    assert (response.status_code, response.json()["detail"][0]["index"]) == (422, 0), response.text
+
+
 def every_filter_path(client: httpx.Client, filters: str) -> list[tuple[str, httpx.Response]]:
     """The same filter (JSON text) on list, GET search and POST search in each mode."""
     answers = [("list", client.get("/memories", params={"filters": filters}))]
@@ -299,7 +304,7 @@ def test_body_date_times_outside_the_readable_years_are_a_422_on_every_route(
         refused(client.post("/memories", json={"payload": {"c": 1}, "expires_at": moment}), 422, "validation_error")
         refused(client.patch("/memories/7,1", json={"expires_at": moment}), 422, "validation_error")
         batch = client.post("/memories/batch", json={"memories": [{"payload": {"c": 1}, "expires_at": moment}]})
-        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+        first_item_refused(batch)
         for mode in MODES:
             body = {"query": "tea", "mode": mode, "recency": {"weight": 0.5}, "reference_time": moment}
             refused(client.post("/memories/search", json=body), 422, "validation_error")
@@ -330,7 +335,7 @@ def test_a_dedupe_threshold_is_a_json_number_never_coerced(
     with soma_server.client() as client:
         refused(client.post("/memories", json=item), 422, "validation_error")
         batch = client.post("/memories/batch", json={"memories": [item]})
-        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+        first_item_refused(batch)
     assert snapshot(soma_server) == before
 
 
@@ -341,7 +346,7 @@ def test_a_coordinate_list_holds_json_numbers_never_coerced(soma_server: LiveSer
     with soma_server.client() as client:
         refused(client.post("/memories", json={"payload": {"c": 1}, "coord": coord}), 422, "validation_error")
         batch = client.post("/memories/batch", json={"memories": [{"payload": {"c": 1}, "coord": coord}]})
-        assert (batch.status_code, batch.json()["detail"][0]["index"]) == (422, 0), batch.text
+        first_item_refused(batch)
         refused(client.post("/graph/link", json={"from_coord": coord, "to_coord": "7,2"}), 422, "validation_error")
         refused(client.post("/graph/link", json={"from_coord": "7,2", "to_coord": coord}), 422, "validation_error")
         # A list of JSON numbers, integers included, is a coordinate
