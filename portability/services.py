@@ -141,6 +141,16 @@ def _records(*, tenant: str | None, chunk_size: int) -> Iterator[dict[str, Any]]
 _RECORD_TYPES = {"header", "memory", "node", "link", "version", "end"}
 
 
+def needs_end_record(header: Any) -> bool:
+    """Whether a file with this first record must end with an end record (format 4 on)."""
+    return (
+        isinstance(header, dict)
+        and header.get("type") == "header"
+        and isinstance(header.get("version"), int)
+        and header["version"] >= FIRST_WITH_END
+    )
+
+
 def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str, Any]]]:
     """The records of an export file, checked whole: it starts with its header, and (version 4 on)
     ends with an end record counting the records before it. A file cut short raises at its end,
@@ -180,7 +190,7 @@ def records_parse(lines: Iterable[str | bytes]) -> Iterator[tuple[int, dict[str,
         yield number, record
     if header is None:
         raise ImportFormatError(max(number, 1), f"not a {FORMAT} export: the file is empty")
-    if header["version"] >= FIRST_WITH_END and not ended:
+    if needs_end_record(header) and not ended:
         raise ImportFormatError(
             number, f"the file ends after {count} records without its end record: the export was cut short"
         )

@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from core.errors import InvalidInput
 from core.management import DatabaseErrorsExplained
-from portability.services import FIRST_WITH_END, records_import, records_parse
+from portability.services import needs_end_record, records_import, records_parse
 
 
 class Command(DatabaseErrorsExplained, BaseCommand):
@@ -83,8 +83,7 @@ def _refuse_a_cut_file(path: Path) -> None:
         last = json.loads(tail[-1]) if tail else None
     except (OSError, ValueError, RecursionError):
         return  # the real read reports it, with its line
-    versioned = isinstance(header, dict) and header.get("type") == "header" and isinstance(header.get("version"), int)
-    if versioned and header["version"] >= FIRST_WITH_END and not (isinstance(last, dict) and last.get("type") == "end"):
+    if needs_end_record(header) and not (isinstance(last, dict) and last.get("type") == "end"):
         raise CommandError(
             f"{path}: the file does not end with its end record: the export was cut short; nothing was stored."
         )
